@@ -1,0 +1,6 @@
+// CLI registration for `meshgate up` (placeholder).
+import type { Command } from 'commander';
+
+export function registerUp(program: Command): void {
+  program.command('up').description('embedded all-in-one mesh (not yet implemented)');
+}

@@ -1,0 +1,151 @@
+// Load and validate a routes.yaml: schema first, then cross-references; every error with its field path and line.
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { MeshConfig } from './schema.js';
+import { parseDuration } from './duration.js';
+
+export interface ConfigError {
+  /** Field path in dotted/bracket form, e.g. routes[0].matches[0].path.value */
+  path: string;
+  message: string;
+  /** 1-based line in the source file when known. */
+  line?: number;
+}
+
+export class ConfigInvalidError extends Error {
+  constructor(
+    readonly errors: ConfigError[],
+    readonly source = 'config',
+  ) {
+    super(`${source}: ${errors.length} error(s): ${errors.map((e) => formatError(e)).join('; ')}`);
+    this.name = 'ConfigInvalidError';
+  }
+}
+
+const checker = TypeCompiler.Compile(MeshConfig);
+
+export function formatError(error: ConfigError, file?: string): string {
+  const where = file ? `${file}${error.line ? `:${error.line}` : ''}: ` : error.line ? `line ${error.line}: ` : '';
+  return `${where}${error.path || '(root)'}: ${error.message}`;
+}
+
+/** JSON-pointer segments → "routes[0].matches[0].path". */
+export function fieldPath(segments: (string | number)[]): string {
+  let out = '';
+  for (const s of segments) out += typeof s === 'number' || /^[0-9]+$/.test(String(s)) ? `[${s}]` : out ? `.${s}` : String(s);
+  return out;
+}
+
+function pointerSegments(pointer: string): string[] {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** Validate a parsed document. Returns the typed config or every error found. */
+export function validateConfig(value: unknown): { config?: MeshConfig; errors: ConfigError[] } {
+  const errors: ConfigError[] = [];
+  const seen = new Set<string>();
+  for (const e of checker.Errors(value)) {
+    const path = fieldPath(pointerSegments(e.path));
+    // A union reports once per branch; one line per field is what a reader needs.
+    if (seen.has(path)) continue;
+    seen.add(path);
+    errors.push({ path, message: e.message });
+  }
+  if (errors.length) return { errors };
+  const config = value as MeshConfig;
+  errors.push(...crossCheck(config));
+  return errors.length ? { errors } : { config, errors };
+}
+
+/** What the schema cannot say: unique names, references that resolve, durations in range. */
+function crossCheck(config: MeshConfig): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const services = new Set<string>();
+  config.services.forEach((s, i) => {
+    if (services.has(s.name)) errors.push({ path: `services[${i}].name`, message: `duplicate service name "${s.name}"` });
+    services.add(s.name);
+    checkDurations(s, `services[${i}]`, errors);
+  });
+  const authPolicies = config.policies?.auth ?? {};
+  const quotaPolicies = config.policies?.quota ?? {};
+  const routes = new Set<string>();
+  config.routes.forEach((r, i) => {
+    const at = `routes[${i}]`;
+    if (routes.has(r.name)) errors.push({ path: `${at}.name`, message: `duplicate route name "${r.name}"` });
+    routes.add(r.name);
+    r.backendRefs.forEach((b, j) => {
+      if (!services.has(b.name)) errors.push({ path: `${at}.backendRefs[${j}].name`, message: `unknown service "${b.name}"` });
+    });
+    if (typeof r.auth === 'string' && !(r.auth in authPolicies))
+      errors.push({ path: `${at}.auth`, message: `unknown auth policy "${r.auth}" (define it under policies.auth)` });
+    r.quota?.forEach((q, j) => {
+      if (typeof q === 'string' && !(q in quotaPolicies))
+        errors.push({ path: `${at}.quota[${j}]`, message: `unknown quota policy "${q}" (define it under policies.quota)` });
+    });
+    r.filters?.forEach((f, j) => {
+      if (f.type !== 'URLRewrite') return;
+      const p = f.urlRewrite.path;
+      if (p.type === 'ReplacePrefixMatch') {
+        if (p.replacePrefixMatch === undefined)
+          errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replacePrefixMatch`, message: 'required for type ReplacePrefixMatch' });
+        if (r.matches.some((m) => m.path?.type === 'Exact'))
+          errors.push({ path: `${at}.filters[${j}].urlRewrite.path.type`, message: 'ReplacePrefixMatch needs PathPrefix matches only' });
+      } else if (p.replaceFullPath === undefined)
+        errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replaceFullPath`, message: 'required for type ReplaceFullPath' });
+    });
+    checkDurations(r, at, errors);
+  });
+  return errors;
+}
+
+/** Walk an object for duration-looking fields and make sure each parses and fits a 32-bit timer. */
+function checkDurations(node: unknown, at: string, errors: ConfigError[]): void {
+  if (!node || typeof node !== 'object') return;
+  for (const [k, v] of Object.entries(node)) {
+    const path = Array.isArray(node) ? `${at}[${k}]` : `${at}.${k}`;
+    if (typeof v === 'string' && /^([0-9]+(h|m|s|ms))+$/.test(v) && k !== 'name' && k !== 'value') {
+      const ms = parseDuration(v);
+      if (ms > 2 ** 31 - 1) errors.push({ path, message: `duration ${v} is longer than 24 days` });
+    } else if (typeof v === 'object') checkDurations(v, path, errors);
+  }
+}
+
+/** Parse YAML text and validate it; errors carry file lines. */
+export function parseConfigText(text: string): { config?: MeshConfig; errors: ConfigError[] } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    return {
+      errors: doc.errors.map((e) => ({
+        path: '',
+        message: e.message.split('\n')[0],
+        line: e.linePos?.[0]?.line,
+      })),
+    };
+  }
+  const result = validateConfig(doc.toJS({ maxAliasCount: 100 }));
+  for (const error of result.errors) error.line = lineOf(doc, lineCounter, error.path);
+  return result;
+}
+
+function lineOf(doc: ReturnType<typeof parseDocument>, counter: LineCounter, path: string): number | undefined {
+  const segments = path.match(/[^.[\]]+/g) ?? [];
+  // Walk down as far as the path exists: a missing field points at its parent.
+  for (let n = segments.length; n >= 0; n--) {
+    const keys = segments.slice(0, n).map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
+    const node = n === 0 ? doc.contents : doc.getIn(keys, true);
+    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+export async function loadConfigFile(file: string): Promise<MeshConfig> {
+  const text = await readFile(file, 'utf8');
+  const { config, errors } = parseConfigText(text);
+  if (!config) throw new ConfigInvalidError(errors, file);
+  return config;
+}

@@ -1,0 +1,42 @@
+// The process logger: pino JSON to stdout through an async destination, so logging never blocks the hot path.
+import { pino, type Logger } from 'pino';
+
+const destination = pino.destination({ dest: 1, sync: false, minLength: 0 });
+// An async destination buffers; flush what is left when the process exits.
+process.on('exit', () => {
+  try {
+    destination.flushSync();
+  } catch {
+    // the stream may not be ready yet (exit during start-up); nothing buffered then
+  }
+});
+
+/** Never let a credential reach the log, whatever a caller passes. */
+const REDACT = [
+  'authorization',
+  'cookie',
+  'headers.authorization',
+  'headers.cookie',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'token',
+  'adminToken',
+  'credential',
+];
+
+export const log: Logger = pino(
+  {
+    level: process.env.MESHGATE_LOG_LEVEL ?? 'info',
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    formatters: { level: (label) => ({ level: label }) },
+  },
+  destination,
+);
+
+export function logger(component: string): Logger {
+  return log.child({ component });
+}
+
+export type { Logger };

@@ -1,0 +1,59 @@
+// prom-client metrics shared by every tier: request counters and latency histograms, children cached per route.
+import client from 'prom-client';
+
+export const registry = client.register;
+client.collectDefaultMetrics({ register: registry });
+
+/** Buckets from 50 µs: the whole mesh budget is about a millisecond, the default buckets start at 5 ms. */
+export const LATENCY_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+export const requestsTotal = new client.Counter({
+  name: 'meshgate_requests_total',
+  help: 'Requests handled, by tier, route, service and status class.',
+  labelNames: ['tier', 'route', 'service', 'status_class'] as const,
+});
+
+export const requestDuration = new client.Histogram({
+  name: 'meshgate_request_duration_seconds',
+  help: 'Time from request received to response finished, by tier, route and service.',
+  labelNames: ['tier', 'route', 'service'] as const,
+  buckets: LATENCY_BUCKETS,
+});
+
+export const internalErrors = new client.Counter({
+  name: 'meshgate_internal_errors_total',
+  help: 'Unexpected exceptions rescued at a listener.',
+  labelNames: ['tier'] as const,
+});
+
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** Per-route metric children resolved once, so the hot path does no label-string building. */
+export class RouteMetrics {
+  private readonly counters: client.Counter.Internal[];
+  private readonly histogram: client.Histogram.Internal<'tier' | 'route' | 'service'>;
+
+  constructor(tier: string, route: string, service: string) {
+    this.counters = STATUS_CLASSES.map((status_class) => requestsTotal.labels({ tier, route, service, status_class }));
+    this.histogram = requestDuration.labels({ tier, route, service });
+  }
+
+  observe(status: number, seconds: number): void {
+    const index = Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4);
+    this.counters[index].inc();
+    this.histogram.observe(seconds);
+  }
+}
+
+const routeMetricsCache = new Map<string, RouteMetrics>();
+
+export function routeMetrics(tier: string, route: string, service: string): RouteMetrics {
+  const key = `${tier}\0${route}\0${service}`;
+  let metrics = routeMetricsCache.get(key);
+  if (!metrics) routeMetricsCache.set(key, (metrics = new RouteMetrics(tier, route, service)));
+  return metrics;
+}
+
+export { client };
