@@ -1,0 +1,96 @@
+// Unit tests for the GCRA token buckets: admission, refill, burst, check/commit split and the LRU memory bound.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BucketResult, TokenBuckets, bucketPrefix, bucketShape } from '../../../../core/quota/token-buckets.js';
+
+test('admits capacity requests at once, then refuses with the time to the next token', () => {
+  const buckets = new TokenBuckets({ maxKeys: 100 });
+  const shape = bucketShape(5, 10_000, undefined); // 5 per 10 s → one token every 2 s
+  const out = new BucketResult();
+  const remaining: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    assert.equal(buckets.take('k', shape, 1000, out).allowed, true);
+    remaining.push(out.remaining);
+  }
+  assert.deepEqual(remaining, [4, 3, 2, 1, 0]);
+  assert.equal(out.resetMs, 10_000);
+  buckets.take('k', shape, 1000, out);
+  assert.equal(out.allowed, false);
+  assert.equal(out.retryAfterMs, 2000);
+  assert.equal(out.remaining, 0);
+});
+
+test('refills at limit per window', () => {
+  const buckets = new TokenBuckets({ maxKeys: 100 });
+  const shape = bucketShape(5, 10_000, undefined);
+  const out = new BucketResult();
+  for (let i = 0; i < 5; i++) buckets.take('k', shape, 0, out);
+  assert.equal(buckets.take('k', shape, 1999, out).allowed, false);
+  assert.equal(buckets.take('k', shape, 2000, out).allowed, true);
+  assert.equal(out.remaining, 0);
+  assert.equal(buckets.take('k', shape, 2000, out).allowed, false);
+  // After a full window idle the bucket is full again.
+  assert.equal(buckets.take('k', shape, 20_000, out).allowed, true);
+  assert.equal(out.remaining, 4);
+});
+
+test('burst sets the capacity independently of the rate', () => {
+  const buckets = new TokenBuckets({ maxKeys: 100 });
+  const shape = bucketShape(10, 1000, 2); // 10/s, at most 2 at once
+  const out = new BucketResult();
+  assert.equal(buckets.take('k', shape, 0, out).allowed, true);
+  assert.equal(buckets.take('k', shape, 0, out).allowed, true);
+  assert.equal(buckets.take('k', shape, 0, out).allowed, false);
+  assert.equal(out.retryAfterMs, 100);
+  assert.equal(buckets.take('k', shape, 100, out).allowed, true);
+});
+
+test('keys are independent', () => {
+  const buckets = new TokenBuckets({ maxKeys: 100 });
+  const shape = bucketShape(1, 1000, undefined);
+  const out = new BucketResult();
+  assert.equal(buckets.take('a', shape, 0, out).allowed, true);
+  assert.equal(buckets.take('a', shape, 0, out).allowed, false);
+  assert.equal(buckets.take('b', shape, 0, out).allowed, true);
+});
+
+test('check does not spend; commit does', () => {
+  const buckets = new TokenBuckets({ maxKeys: 100 });
+  const shape = bucketShape(1, 1000, undefined);
+  const out = new BucketResult();
+  for (let i = 0; i < 3; i++) assert.equal(buckets.check('k', shape, 0, out).allowed, true);
+  buckets.commit('k', out);
+  assert.equal(buckets.check('k', shape, 0, out).allowed, false);
+});
+
+test('holds at most maxKeys keys; the least recently used is forgotten (its bucket restarts full)', () => {
+  const buckets = new TokenBuckets({ maxKeys: 16 });
+  const shape = bucketShape(1, 60_000, undefined);
+  const out = new BucketResult();
+  for (let i = 0; i < 16; i++) buckets.take(`k${i}`, shape, 0, out);
+  // Touch k0 so k1 is the least recently used.
+  assert.equal(buckets.take('k0', shape, 0, out).allowed, false);
+  buckets.take('k16', shape, 0, out);
+  assert.equal(buckets.size, 16);
+  assert.equal(buckets.take('k0', shape, 0, out).allowed, false, 'k0 was recently used and is kept');
+  assert.equal(buckets.take('k1', shape, 0, out).allowed, true, 'k1 was evicted, so its bucket is full again');
+  for (let i = 100; i < 1000; i++) buckets.take(`k${i}`, shape, 0, out);
+  assert.equal(buckets.size, 16);
+});
+
+test('the slab grows past its initial size and keeps every key distinct', () => {
+  const buckets = new TokenBuckets({ maxKeys: 5000 });
+  const shape = bucketShape(1, 60_000, undefined);
+  const out = new BucketResult();
+  for (let i = 0; i < 5000; i++) assert.equal(buckets.take(`k${i}`, shape, 0, out).allowed, true);
+  for (let i = 0; i < 5000; i++) assert.equal(buckets.take(`k${i}`, shape, 0, out).allowed, false);
+  assert.equal(buckets.size, 5000);
+});
+
+test('bucketPrefix is stable for a policy shape and changes with it', () => {
+  const a = bucketPrefix('r.0', 5, 1000, undefined);
+  assert.equal(bucketPrefix('r.0', 5, 1000, undefined), a);
+  assert.notEqual(bucketPrefix('r.0', 6, 1000, undefined), a);
+  assert.notEqual(bucketPrefix('r.1', 5, 1000, undefined), a);
+  assert.ok(a.endsWith('\u0000'));
+});
