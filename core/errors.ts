@@ -15,6 +15,8 @@ export const ERROR_CATALOGUE = {
   breaker_open: { status: 503, message: 'The upstream circuit breaker is open.' },
   no_endpoint: { status: 503, message: 'No healthy endpoint serves this service.' },
   overloaded: { status: 503, message: 'The upstream connection pool is full.' },
+  not_ready: { status: 503, message: 'The node has no configuration yet.' },
+  auth_unavailable: { status: 503, message: 'Authentication cannot be checked right now (revocation state stale or introspection unavailable).' },
   quota_unavailable: { status: 503, message: 'The quota service is unavailable and the policy fails closed.' },
   deadline_exceeded: { status: 504, message: 'The request deadline was exceeded.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -1,6 +1,66 @@
-// CLI registration for the edge tier (placeholder until the tier lands).
+// `meshgate edge`: one edge node as its own process (flags over MESHGATE_* env).
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { envOption, portOption } from '../core/config/cli-options.js';
+import { UsageError } from '../core/config/usage-error.js';
+import { openStore } from '../core/store/open-store.js';
+import { initTracing } from '../core/telemetry/tracing.js';
+import { logger } from '../core/telemetry/log.js';
+import { EndpointSet } from '../registry/endpoints.js';
+import { startEdge } from './main.js';
 
 export function registerEdge(program: Command): void {
-  program.command('edge').description('edge tier (not yet implemented)');
+  program
+    .command('edge')
+    .description('run an edge node: TLS termination, routing to the services\' sidecars')
+    .addOption(envOption('--etcd <endpoints>', 'MESHGATE_ETCD', 'etcd endpoints (comma-separated); required'))
+    .addOption(envOption('--prefix <prefix>', 'MESHGATE_PREFIX', 'etcd key prefix').default('/meshgate/'))
+    .addOption(envOption('--host <address>', 'MESHGATE_HOST', 'address the listeners bind').default('0.0.0.0'))
+    .addOption(portOption('--http-port <port>', 'MESHGATE_EDGE_HTTP_PORT', 8080, 'HTTP listener'))
+    .addOption(portOption('--https-port <port>', 'MESHGATE_EDGE_HTTPS_PORT', 8443, 'HTTPS listener (h2, http/1.1)'))
+    .addOption(portOption('--admin-port <port>', 'MESHGATE_EDGE_ADMIN_PORT', 9901, 'admin listener'))
+    .option('--no-https', 'serve plain HTTP only')
+    .addOption(envOption('--cert <file>', 'MESHGATE_TLS_CERT', 'TLS certificate (PEM); a development one is made when unset'))
+    .addOption(envOption('--key <file>', 'MESHGATE_TLS_KEY', 'TLS private key (PEM)'))
+    .addOption(envOption('--node-id <id>', 'MESHGATE_NODE_ID', 'node id (default edge-<random>)'))
+    .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config, development certificate').default('.meshgate'))
+    .action(async (opts) => {
+      if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the edge reads routes and endpoints from etcd');
+      if (Boolean(opts.cert) !== Boolean(opts.key)) throw new UsageError('--cert and --key go together');
+      initTracing({ serviceName: 'meshgate-edge' });
+      const store = openStore({ etcd: opts.etcd, prefix: opts.prefix });
+      const endpoints = await EndpointSet.watch(store);
+      const edge = await startEdge({
+        store,
+        endpoints,
+        nodeId: opts.nodeId,
+        host: opts.host,
+        httpPort: opts.httpPort,
+        httpsPort: opts.https ? opts.httpsPort : null,
+        adminPort: opts.adminPort,
+        certFile: opts.cert,
+        keyFile: opts.key,
+        stateDir: resolve(opts.stateDir),
+      });
+      onSignals(async () => {
+        await edge.close();
+        await endpoints.close();
+        await store.close();
+      });
+    });
+}
+
+/** SIGTERM/SIGINT: drain, then exit. */
+export function onSignals(drain: () => Promise<void>): void {
+  const log = logger('process');
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'draining');
+    try {
+      await drain();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
 }

@@ -1,6 +1,58 @@
-// CLI registration for the sidecar tier (placeholder until the tier lands).
+// `meshgate sidecar`: one sidecar next to one app instance, as its own process (flags over MESHGATE_* env).
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { envOption, parseHostPort, portOption } from '../core/config/cli-options.js';
+import { UsageError } from '../core/config/usage-error.js';
+import { openStore } from '../core/store/open-store.js';
+import { initTracing } from '../core/telemetry/tracing.js';
+import { EndpointSet, registerEndpoint } from '../registry/endpoints.js';
+import { onSignals } from '../edge/command.js';
+import { startSidecar } from './main.js';
 
 export function registerSidecar(program: Command): void {
-  program.command('sidecar').description('sidecar tier (not yet implemented)');
+  program
+    .command('sidecar')
+    .description('run a sidecar next to one instance of a service (inbound auth/quota, outbound routing)')
+    .addOption(envOption('--service <name>', 'MESHGATE_SERVICE', 'the service this instance belongs to; required'))
+    .addOption(envOption('--app <host:port>', 'MESHGATE_APP', 'the local app\'s address').argParser(parseHostPort).default('127.0.0.1:8000'))
+    .addOption(envOption('--etcd <endpoints>', 'MESHGATE_ETCD', 'etcd endpoints (comma-separated); required'))
+    .addOption(envOption('--prefix <prefix>', 'MESHGATE_PREFIX', 'etcd key prefix').default('/meshgate/'))
+    .addOption(envOption('--host <address>', 'MESHGATE_HOST', 'address the listeners bind').default('0.0.0.0'))
+    .addOption(envOption('--advertise <host:port>', 'MESHGATE_ADVERTISE', 'address other nodes reach the inbound listener at').argParser(parseHostPort))
+    .addOption(portOption('--inbound-port <port>', 'MESHGATE_INBOUND_PORT', 15006, 'inbound listener'))
+    .addOption(portOption('--outbound-port <port>', 'MESHGATE_OUTBOUND_PORT', 15001, 'outbound listener'))
+    .addOption(portOption('--admin-port <port>', 'MESHGATE_SIDECAR_ADMIN_PORT', 15000, 'admin listener'))
+    .addOption(envOption('--quota <host:port>', 'MESHGATE_QUOTA', 'quota-svc gRPC address').argParser(parseHostPort))
+    .addOption(envOption('--authz <host:port>', 'MESHGATE_AUTHZ', 'authz-svc gRPC address (opaque tokens)').argParser(parseHostPort))
+    .addOption(envOption('--node-id <id>', 'MESHGATE_NODE_ID', 'node id (default <service>-<random>)'))
+    .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config').default('.meshgate'))
+    .action(async (opts) => {
+      if (!opts.service) throw new UsageError('--service (or MESHGATE_SERVICE) is required');
+      if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(opts.service)) throw new UsageError(`--service "${opts.service}" is not a DNS-label name`);
+      if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the sidecar reads routes, keys and revocations from etcd');
+      initTracing({ serviceName: `meshgate-sidecar-${opts.service}` });
+      const store = openStore({ etcd: opts.etcd, prefix: opts.prefix });
+      const endpoints = await EndpointSet.watch(store);
+      const sidecar = await startSidecar({
+        store,
+        endpoints,
+        service: opts.service,
+        app: opts.app,
+        nodeId: opts.nodeId,
+        host: opts.host,
+        advertise: opts.advertise,
+        inboundPort: opts.inboundPort,
+        outboundPort: opts.outboundPort,
+        adminPort: opts.adminPort,
+        stateDir: resolve(opts.stateDir),
+        quotaAddress: opts.quota,
+        authzAddress: opts.authz,
+        register: (service, id, address) => registerEndpoint(store, { service, id, address }),
+      });
+      onSignals(async () => {
+        await sidecar.close();
+        await endpoints.close();
+        await store.close();
+      });
+    });
 }

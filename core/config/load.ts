@@ -44,6 +44,13 @@ function pointerSegments(pointer: string): string[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
+/** "Expected union value" says nothing; name the allowed values when the union is of literals. */
+function friendlyMessage(schema: { anyOf?: { const?: unknown }[] }, message: string): string {
+  const options = schema.anyOf?.map((s) => s.const).filter((c) => c !== undefined);
+  if (options && options.length && options.length === schema.anyOf!.length) return `must be one of: ${options.join(', ')}`;
+  return message.replace(/^Expected /, 'expected ');
+}
+
 /** Validate a parsed document. Returns the typed config or every error found. */
 export function validateConfig(value: unknown): { config?: MeshConfig; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
@@ -53,7 +60,7 @@ export function validateConfig(value: unknown): { config?: MeshConfig; errors: C
     // A union reports once per branch; one line per field is what a reader needs.
     if (seen.has(path)) continue;
     seen.add(path);
-    errors.push({ path, message: e.message });
+    errors.push({ path, message: friendlyMessage(e.schema as { anyOf?: { const?: unknown }[] }, e.message) });
   }
   if (errors.length) return { errors };
   const config = value as MeshConfig;

@@ -107,6 +107,13 @@ export const AuthPolicy = Type.Object(
     scopes: Type.Optional(Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }))),
     claims: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))),
     opaque: Type.Optional(Type.Boolean({ description: 'also accept opaque tokens, introspected at authz-svc' })),
+    anyScopes: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), { minItems: 1, description: 'at least one of these scopes (besides all of `scopes`)' }),
+    ),
+    allowMissingExp: Type.Optional(Type.Boolean({ description: 'accept a JWT without exp (refused by default)' })),
+    introspectionFailureMode: Type.Optional(
+      Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'closed', description: 'when authz-svc cannot be reached for an opaque token: closed = 503, open = continue unauthenticated' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -216,6 +223,13 @@ export const Issuer = Type.Object(
     jwksUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
     audiences: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     refreshInterval: Type.Optional(Duration),
+    /** JWS algorithms accepted for this issuer's tokens (default: every asymmetric one; never none or HMAC). */
+    algorithms: Type.Optional(
+      Type.Array(
+        Type.Union(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'].map((a) => Type.Literal(a))),
+        { minItems: 1 },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

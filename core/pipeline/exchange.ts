@@ -1,5 +1,6 @@
 // One request's state as it moves through the chain. Every field is set in the constructor (stable shape for V8).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Span } from '@opentelemetry/api';
 import type { CompiledRoute, CompiledSnapshot } from '../config/compile.js';
 import type { MeshError } from '../errors.js';
@@ -48,8 +49,12 @@ export class Exchange {
   responseHeaders: Record<string, HeaderValue>;
   /** Status and headers received from upstream, visible to response stages. */
   status: number;
-  upstreamResponseHeaders: Record<string, HeaderValue>;
+  upstreamResponseHeaders: Record<string, HeaderValue | undefined>;
   upstreamAddress: string;
+  /** The upstream response body, piped to the client by the listener after the response stages. */
+  upstreamBody: Readable | undefined;
+  /** Upstream tries made (1 + retries). */
+  attempts: number;
   error: MeshError | undefined;
   /** Free slot for a stage's per-request data keyed by stage name (rarely used; prefer typed fields). */
   readonly notes: Map<string, unknown>;
@@ -81,6 +86,8 @@ export class Exchange {
     this.status = 0;
     this.upstreamResponseHeaders = {};
     this.upstreamAddress = '';
+    this.upstreamBody = undefined;
+    this.attempts = 0;
     this.error = undefined;
     this.notes = new Map();
   }

@@ -1,0 +1,207 @@
+// The sidecar's mirror of `revoked/` in the store: O(1) checks per request, and fail-closed when it may be stale.
+import type { Store, Watcher, WatchEvent } from '../store/store.js';
+import { logger } from '../telemetry/log.js';
+import { client } from '../telemetry/metrics.js';
+import { REVOCATION_KINDS, REVOKED_PREFIX, type RevocationKind, type RevocationRecord } from './revocation-record.js';
+
+const log = logger('revocation-list');
+
+const entriesGauge = new client.Gauge({
+  name: 'meshgate_auth_revocations',
+  help: 'Revocation entries mirrored from the store, by kind.',
+  labelNames: ['kind'] as const,
+});
+const staleGauge = new client.Gauge({
+  name: 'meshgate_auth_revocations_stale',
+  help: '1 while the revocation mirror may be stale (store unreachable past the bound): authenticated routes fail closed.',
+});
+const staleSeconds = new client.Gauge({
+  name: 'meshgate_auth_store_disconnected_seconds',
+  help: 'Seconds since the store connection was lost (0 while connected).',
+});
+
+/** What a revocation check needs to know about a token. */
+export interface RevocationSubject {
+  readonly jti: string | undefined;
+  readonly sub: string;
+  /** Epoch seconds; a token without `iat` counts as issued before any subject revocation. */
+  readonly iat: number | undefined;
+  readonly kid: string | undefined;
+  readonly opaqueHash: string | undefined;
+}
+
+export interface RevocationListOptions {
+  /**
+   * How long the store may be unreachable before the mirror counts as stale and authenticated routes
+   * fail closed (503 auth_unavailable): default 10 s.
+   */
+  staleAfterMs?: number;
+  /** How often the store connection is sampled for the gauge and the log (default staleAfterMs / 4, at least 100 ms). */
+  checkIntervalMs?: number;
+  /** Epoch-millisecond clock (injected in tests). */
+  now?: () => number;
+}
+
+interface Held {
+  record: RevocationRecord;
+  generation: number;
+}
+
+export class RevocationList {
+  private readonly jti = new Map<string, Held>();
+  private readonly sub = new Map<string, Held>();
+  private readonly kid = new Map<string, Held>();
+  private readonly opaque = new Map<string, Held>();
+  private readonly byKind: Record<RevocationKind, Map<string, Held>> = { jti: this.jti, sub: this.sub, kid: this.kid, opaque: this.opaque };
+  private readonly listeners = new Set<(record: RevocationRecord) => void>();
+  private generation = 0;
+  private watcher: Watcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private disconnectedSince: number | undefined;
+  private reportedStale = false;
+  private readonly staleAfterMs: number;
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly store: Store,
+    options: RevocationListOptions,
+  ) {
+    this.staleAfterMs = options.staleAfterMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  static async watch(store: Store, options: RevocationListOptions = {}): Promise<RevocationList> {
+    const list = new RevocationList(store, options);
+    list.watcher = await store.watch(REVOKED_PREFIX, (event) => list.apply(event));
+    const interval = options.checkIntervalMs ?? Math.max(100, Math.floor(list.staleAfterMs / 4));
+    list.timer = setInterval(() => list.sample(), interval);
+    list.timer.unref();
+    return list;
+  }
+
+  /** O(1): at most four map lookups. */
+  isRevoked(t: RevocationSubject): boolean {
+    if (t.jti !== undefined && this.jti.has(t.jti)) return true;
+    if (t.kid !== undefined && this.kid.has(t.kid)) return true;
+    if (t.opaqueHash !== undefined && this.opaque.has(t.opaqueHash)) return true;
+    const bySubject = this.sub.get(t.sub);
+    return bySubject !== undefined && (t.iat === undefined || t.iat < (bySubject.record.before ?? Infinity));
+  }
+
+  /**
+   * True when the store has been unreachable for longer than the bound: a revocation may have been missed,
+   * so the caller must fail closed. Reads the store's flag, so it turns true without waiting for the timer.
+   */
+  get stale(): boolean {
+    if (this.store.connected) {
+      if (this.disconnectedSince !== undefined) this.sample();
+      return false;
+    }
+    const now = this.now();
+    if (this.disconnectedSince === undefined) this.disconnectedSince = now;
+    return now - this.disconnectedSince > this.staleAfterMs;
+  }
+
+  /** For /readyz detail. */
+  status(): { revocations: number; storeConnected: boolean; stale: boolean; disconnectedForMs: number } {
+    const stale = this.stale;
+    return {
+      revocations: this.size,
+      storeConnected: this.store.connected,
+      stale,
+      disconnectedForMs: this.disconnectedSince === undefined ? 0 : this.now() - this.disconnectedSince,
+    };
+  }
+
+  get size(): number {
+    return this.jti.size + this.sub.size + this.kid.size + this.opaque.size;
+  }
+
+  /** Listen for new revocations (the token cache evicts matching entries). */
+  onRevoked(listener: (record: RevocationRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** Timer tick: track the disconnect, move the gauges, log each transition once. */
+  private sample(): void {
+    const now = this.now();
+    if (this.store.connected) {
+      if (this.disconnectedSince !== undefined) {
+        log.info({ disconnectedForMs: now - this.disconnectedSince }, 'store reachable again; revocation mirror fresh');
+        this.disconnectedSince = undefined;
+      }
+      if (this.reportedStale) this.reportedStale = false;
+      staleGauge.set(0);
+      staleSeconds.set(0);
+      return;
+    }
+    if (this.disconnectedSince === undefined) {
+      this.disconnectedSince = now;
+      log.warn({ staleAfterMs: this.staleAfterMs }, 'store unreachable; revocations may go stale');
+    }
+    const down = now - this.disconnectedSince;
+    staleSeconds.set(down / 1000);
+    const stale = down > this.staleAfterMs;
+    staleGauge.set(stale ? 1 : 0);
+    if (stale && !this.reportedStale) {
+      this.reportedStale = true;
+      log.warn({ disconnectedForMs: down }, 'revocation mirror stale: authenticated routes fail closed until the store is back');
+    }
+  }
+
+  private apply(event: WatchEvent): void {
+    if (event.type === 'reset') {
+      const generation = ++this.generation;
+      // Keep the old entries until the re-read's puts are in: a re-read must never un-revoke, even for a tick.
+      setImmediate(() => {
+        for (const map of Object.values(this.byKind))
+          for (const [id, held] of map) if (held.generation < generation) map.delete(id);
+        this.updateGauges();
+      });
+      return;
+    }
+    const parsed = parseKey(event.key);
+    if (!parsed) return;
+    const map = this.byKind[parsed.kind];
+    if (event.type === 'delete') {
+      map.delete(parsed.id);
+      this.updateGauges();
+      return;
+    }
+    let record: RevocationRecord;
+    try {
+      record = JSON.parse(event.value) as RevocationRecord;
+    } catch {
+      // Unreadable entry: still a revocation of that id (fail closed), with no subject bound.
+      record = { kind: parsed.kind, id: parsed.id, revokedAt: 0, expiresAt: 0 };
+    }
+    if (parsed.kind === 'sub' && typeof record.before !== 'number') record = { ...record, before: Infinity };
+    map.set(parsed.id, { record, generation: this.generation });
+    this.updateGauges();
+    for (const l of this.listeners) l(record);
+  }
+
+  private updateGauges(): void {
+    for (const kind of REVOCATION_KINDS) entriesGauge.labels({ kind }).set(this.byKind[kind].size);
+  }
+}
+
+function parseKey(key: string): { kind: RevocationKind; id: string } | undefined {
+  const rest = key.slice(REVOKED_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash < 0) return undefined;
+  const kind = rest.slice(0, slash) as RevocationKind;
+  if (!REVOCATION_KINDS.includes(kind)) return undefined;
+  try {
+    return { kind, id: decodeURIComponent(rest.slice(slash + 1)) };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,33 @@
+// Build the header set sent upstream: the client's headers re-serialized without hop-by-hop,
+// Connection-listed or mesh-only headers (the forwarded request is never passed through raw).
+import type { IncomingHttpHeaders } from 'node:http';
+import { HOP_BY_HOP, connectionListed } from './hop-headers.js';
+import { isMeshOnlyHeader } from './strip-identity-headers.js';
+import type { HeaderValue } from '../pipeline/exchange.js';
+
+export function forwardableHeaders(incoming: IncomingHttpHeaders): Record<string, HeaderValue> {
+  const listed = connectionListed(incoming.connection);
+  const out: Record<string, HeaderValue> = {};
+  for (const name in incoming) {
+    if (HOP_BY_HOP.has(name) || isMeshOnlyHeader(name) || (listed && listed.has(name))) continue;
+    // HTTP/2 pseudo-headers never appear here from node:http; guard anyway for the compat API.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    const value = incoming[name];
+    if (value !== undefined) out[name] = value;
+  }
+  // RFC 9110 §7.6.1: TE "trailers" is the one hop-by-hop value a proxy may pass (gRPC needs it).
+  if (typeof incoming.te === 'string' && incoming.te.toLowerCase().includes('trailers')) out.te = 'trailers';
+  return out;
+}
+
+/** Response headers from upstream, minus hop-by-hop ones. */
+export function forwardableResponseHeaders(incoming: Record<string, HeaderValue | undefined>): Record<string, HeaderValue> {
+  const listed = connectionListed(incoming.connection);
+  const out: Record<string, HeaderValue> = {};
+  for (const name in incoming) {
+    if (HOP_BY_HOP.has(name) || (listed && listed.has(name))) continue;
+    const value = incoming[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,76 @@
+// What every data-plane node (edge, sidecar) has around its listeners: the snapshot it serves, the config
+// watch that feeds it, the admin port, and the drain state /readyz reports.
+import { SnapshotHolder } from '../config/snapshot.js';
+import { ConfigWatch } from '../config/config-watch.js';
+import { startAdmin, type AdminServer } from '../http/admin-server.js';
+import type { Store } from '../store/store.js';
+
+export interface RuntimeOptions {
+  store: Store;
+  role: 'edge' | 'sidecar';
+  nodeId: string;
+  service?: string;
+  lkgPath?: string;
+  host: string;
+  adminPort: number;
+  /** Extra readiness detail and conditions (e.g. quota fallback state). */
+  readyDetail?: () => Record<string, unknown>;
+  /** Extra /config detail (e.g. breaker states). */
+  configDetail?: () => Record<string, unknown>;
+}
+
+export class NodeRuntime {
+  readonly holder = new SnapshotHolder();
+  readonly watch: ConfigWatch;
+  admin!: AdminServer;
+  draining = false;
+  private listenersUp = false;
+
+  constructor(private readonly options: RuntimeOptions) {
+    this.watch = new ConfigWatch({
+      store: options.store,
+      holder: this.holder,
+      role: options.role,
+      nodeId: options.nodeId,
+      service: options.service,
+      lkgPath: options.lkgPath,
+    });
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    this.admin = await startAdmin({
+      host: o.host,
+      port: o.adminPort,
+      role: o.role,
+      ready: () => {
+        const config = this.watch.status();
+        const ready = this.listenersUp && !this.draining && this.holder.current !== undefined;
+        return { ready, detail: { draining: this.draining, config, ...o.readyDetail?.() } };
+      },
+      config: () => {
+        const s = this.holder.current;
+        return {
+          node: o.nodeId,
+          role: o.role,
+          service: o.service,
+          version: s?.version,
+          digest: s?.digest,
+          routes: s?.routes.length,
+          ...this.watch.status(),
+          ...o.configDetail?.(),
+        };
+      },
+    });
+    await this.watch.start();
+  }
+
+  markListening(): void {
+    this.listenersUp = true;
+  }
+
+  async stop(): Promise<void> {
+    await this.watch.stop();
+    await this.admin?.close();
+  }
+}

@@ -1,0 +1,135 @@
+// The one rescue at the listener: run the chains, turn a MeshError (or an unexpected throw) into the JSON
+// error of DESIGN §4, stream the upstream response, and run the log stages when the response is done.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import { MeshError, errorBody } from '../errors.js';
+import type { SnapshotHolder } from '../config/snapshot.js';
+import { forwardableResponseHeaders } from '../http/forward-headers.js';
+import { internalErrors } from '../telemetry/metrics.js';
+import type { Logger } from '../telemetry/log.js';
+import { Engine, runChain, type CompiledChains } from './engine.js';
+import { Exchange } from './exchange.js';
+import type { Reply, Stage, Verdict } from './stage.js';
+
+export interface ListenerOptions<D> {
+  engine: Engine<D>;
+  holder: SnapshotHolder;
+  log: Logger;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions<D>): RequestHandler {
+  const tier = engine.tier;
+
+  const finish = (x: Exchange, chains: CompiledChains | undefined) => {
+    if (!chains) return;
+    for (const stage of chains.log) {
+      try {
+        stage.response?.(x);
+      } catch (err) {
+        log.error({ err, stage: stage.name }, 'log stage failed');
+      }
+    }
+  };
+
+  const rescue = (x: Exchange, err: unknown) => {
+    internalErrors.labels(tier).inc();
+    log.error({ err, requestId: x.requestId, route: x.route?.name }, 'unexpected error in chain');
+    sendError(x, new MeshError('internal'));
+  };
+
+  const respond = (x: Exchange, verdict: Verdict, response: Stage[]) => {
+    if (verdict instanceof MeshError) return sendError(x, verdict);
+    if (verdict) return sendReply(x, verdict);
+    if (!x.upstreamBody) return sendError(x, new MeshError('internal', 'The forward stage produced no response.'));
+    for (const stage of response) stage.response!(x);
+    sendUpstream(x);
+  };
+
+  return (req, res) => {
+    const x = new Exchange(req, res, tier);
+    const snapshot = holder.current;
+    if (!snapshot) {
+      sendError(x, new MeshError('not_ready'));
+      return;
+    }
+    x.snapshot = snapshot;
+    const chains = engine.chainsFor(snapshot);
+    res.once('close', () => {
+      if (!res.writableFinished && x.upstreamBody) x.upstreamBody.destroy();
+      finish(x, chains);
+    });
+    try {
+      const pre = runChain(chains.pre, x);
+      if (pre === undefined) return routed(x, chains);
+      if (pre instanceof Promise) {
+        pre.then((v) => (v === undefined ? routed(x, chains) : respond(x, v, [])), (err) => rescue(x, err));
+        return;
+      }
+      respond(x, pre, []);
+    } catch (err) {
+      rescue(x, err);
+    }
+  };
+
+  function routed(x: Exchange, chains: CompiledChains): void {
+    const chain = x.route && chains.routes.get(x.route.name);
+    if (!chain) return sendError(x, new MeshError('no_route'));
+    try {
+      const verdict = runChain(chain.request, x);
+      if (verdict instanceof Promise) verdict.then((v) => respond(x, v, chain.response), (err) => rescue(x, err));
+      else respond(x, verdict, chain.response);
+    } catch (err) {
+      rescue(x, err);
+    }
+  }
+}
+
+function baseHeaders(x: Exchange): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = { ...x.responseHeaders };
+  if (x.requestId) headers['x-request-id'] = x.requestId;
+  return headers;
+}
+
+export function sendError(x: Exchange, err: MeshError): void {
+  x.error = err;
+  x.status = err.status;
+  const res = x.res;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(err, x.requestId);
+  const headers = baseHeaders(x);
+  if (err.headers) Object.assign(headers, err.headers);
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(Buffer.byteLength(body));
+  // A malformed request may have left unread bytes behind: do not reuse that connection.
+  if ((err.status === 400 || err.status === 413 || err.status === 431) && x.req.httpVersionMajor === 1) headers.connection = 'close';
+  x.upstreamBody?.destroy();
+  res.writeHead(err.status, headers);
+  res.end(x.method === 'HEAD' ? undefined : body);
+}
+
+function sendReply(x: Exchange, reply: Reply): void {
+  x.status = reply.status;
+  const headers = { ...baseHeaders(x), ...reply.headers };
+  x.res.writeHead(reply.status, headers);
+  x.res.end(reply.body);
+}
+
+function sendUpstream(x: Exchange): void {
+  const res = x.res;
+  const headers = forwardableResponseHeaders(x.upstreamResponseHeaders);
+  for (const name in x.responseHeaders) headers[name] = x.responseHeaders[name];
+  if (x.requestId && headers['x-request-id'] === undefined) headers['x-request-id'] = x.requestId;
+  res.writeHead(x.status, headers);
+  pipeline(x.upstreamBody!, res, (err) => {
+    if (err && !res.writableFinished) {
+      // The upstream reset mid-response: the status is already sent, so the only honest signal is a reset.
+      x.error = new MeshError('upstream_failed', 'The upstream connection failed mid-response.');
+      res.destroy();
+    }
+  });
+}

@@ -1,0 +1,36 @@
+// forward phase: the one terminal stage. Opens the client span, stamps trace context and the remaining
+// budget on the upstream request, calls the layered upstream and hands its response to the listener.
+import { MeshError } from '../errors.js';
+import { endSpan, startClientSpan, traceparentOf, tracer } from '../telemetry/tracing.js';
+import type { Exchange } from '../pipeline/exchange.js';
+import type { Stage, Verdict } from '../pipeline/stage.js';
+import { upstreamError, type Upstream } from '../upstream/upstream.js';
+
+export function forwardStage(name: string, tier: string, upstream: Upstream): Stage {
+  const t = tracer(tier);
+  const spanName = `${tier} upstream`;
+  return {
+    name,
+    async request(x: Exchange): Promise<Verdict> {
+      const remaining = x.remainingMs();
+      if (remaining <= 0) return new MeshError('deadline_exceeded');
+      const span = x.span ? startClientSpan(t, spanName, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service }) : undefined;
+      if (span) x.upstreamHeaders.traceparent = traceparentOf(span);
+      if (x.tracestate) x.upstreamHeaders.tracestate = x.tracestate;
+      if (Number.isFinite(remaining)) x.upstreamHeaders['x-request-timeout-ms'] = String(Math.floor(remaining));
+      try {
+        const response = await upstream(x);
+        x.status = response.status;
+        x.upstreamResponseHeaders = response.headers;
+        x.upstreamBody = response.body;
+        if (span?.isRecording()) span.setAttribute('server.address', x.upstreamAddress);
+        endSpan(span, response.status);
+        return undefined;
+      } catch (err) {
+        const error = upstreamError(err);
+        endSpan(span, error.status);
+        return error;
+      }
+    },
+  };
+}

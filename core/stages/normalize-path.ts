@@ -1,0 +1,33 @@
+// normalize phase: parse the request target into the normalized path the route matches and the upstream gets.
+import { MeshError } from '../errors.js';
+import { DEFAULT_NORMALIZE, normalizeTarget, type NormalizeOptions } from '../http/normalize-path.js';
+import type { StageDef } from '../pipeline/stage.js';
+
+export interface NormalizeDeps {
+  normalize?: NormalizeOptions;
+}
+
+const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]*)(:[0-9]{1,5})?$/;
+
+export const normalizePath: StageDef<NormalizeDeps> = {
+  name: 'normalize-path',
+  phase: 'normalize',
+  build({ deps }) {
+    const options = deps.normalize ?? DEFAULT_NORMALIZE;
+    return {
+      name: 'normalize-path',
+      request(x) {
+        const n = normalizeTarget(x.req.url ?? '', options);
+        if ('error' in n) return new MeshError('bad_request', `Invalid request target: ${n.error}.`);
+        x.path = n.path;
+        x.upstreamPath = n.path;
+        x.query = n.query;
+        const authority = (x.req.headers[':authority'] as string | undefined) ?? x.req.headers.host ?? '';
+        const m = HOST.exec(authority);
+        if (!m) return new MeshError('bad_request', 'Invalid Host header.');
+        x.host = m[1].toLowerCase();
+        return undefined;
+      },
+    };
+  },
+};

@@ -1,0 +1,39 @@
+// trace phase: x-request-id and W3C traceparent — propagated when valid, generated otherwise — and the server span.
+import { randomUUID } from 'node:crypto';
+import { startServerSpan, tracer } from '../telemetry/tracing.js';
+import type { StageDef } from '../pipeline/stage.js';
+
+/** A request id a client may choose: short, printable, no separators that break log parsing. */
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+export interface TraceDeps {
+  /** Trust an incoming x-request-id (edge: from clients; sidecars: from the mesh). */
+  trustRequestId?: boolean;
+}
+
+export const traceContext: StageDef<TraceDeps & { tier: string }> = {
+  name: 'trace-context',
+  phase: 'trace',
+  build({ deps }) {
+    const t = tracer(deps.tier);
+    const spanName = `${deps.tier} ${'server'}`;
+    const trust = deps.trustRequestId ?? true;
+    return {
+      name: 'trace-context',
+      request(x) {
+        const incoming = x.req.headers['x-request-id'];
+        x.requestId = trust && typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+        x.span = startServerSpan(t, spanName, x.req.headers, {
+          'http.request.method': x.method,
+          'url.path': x.path,
+          'server.address': x.host,
+          'meshgate.tier': deps.tier,
+          'meshgate.request_id': x.requestId,
+        });
+        const tracestate = x.req.headers.tracestate;
+        if (typeof tracestate === 'string') x.tracestate = tracestate;
+        return undefined;
+      },
+    };
+  },
+};

@@ -1,0 +1,347 @@
+// The etcd-backed Store: an etcd3 namespace for the prefix, kept-alive leases, if/then transactions, and watches
+// that re-read the prefix and re-watch whenever etcd3 drops them (compacted revision, lost connection, etcd restart).
+import { Etcd3, isRecoverableError, type IKeyValue, type Lease as EtcdLease, type Namespace, type Watcher as EtcdWatcher } from 'etcd3';
+import { BrokenCircuitError, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
+import { client, registry } from '../telemetry/metrics.js';
+import { logger } from '../telemetry/log.js';
+import type { Lease, Store, StorePut, WatchEvent, Watcher } from './store.js';
+
+const log = logger('store');
+
+export const DEFAULT_PREFIX = '/meshgate/';
+const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+const RESYNC_MIN_DELAY_MS = 100;
+const RESYNC_MAX_DELAY_MS = 2_000;
+const CANCEL_TIMEOUT_MS = 2_000;
+
+export interface EtcdStoreOptions {
+  /** etcd client URLs: a list or one comma-separated string (`http://10.0.0.1:2379,http://10.0.0.2:2379`). */
+  endpoints: string | string[];
+  /** Key prefix every relative key lives under; default `/meshgate/`. */
+  prefix?: string;
+  /** Deadline of each unary etcd call; default 5 s (a black-holed etcd must not hang a caller). */
+  requestTimeoutMs?: number;
+}
+
+/** Thrown when etcd cannot be reached; the message names the endpoints, so a CLI can print it as is. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
+const openStores = new Set<EtcdStore>();
+
+// One gauge for the process: 0 as soon as any store in it has lost etcd (a node holds one store; a bench holds many).
+new client.Gauge({
+  name: 'meshgate_store_connected',
+  help: '1 while every etcd store of this process reaches etcd, 0 while one serves from what it holds.',
+  registers: [registry],
+  collect() {
+    let connected = 1;
+    for (const store of openStores) if (!store.connected) connected = 0;
+    this.set(connected);
+  },
+});
+
+const watchResyncs = new client.Counter({
+  name: 'meshgate_store_watch_resyncs_total',
+  help: 'Times a watch re-read its prefix and re-watched (etcd3 dropped it: compacted revision, lost connection).',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+function isConnectionError(err: unknown): boolean {
+  return err instanceof BrokenCircuitError || (err instanceof Error && isRecoverableError(err));
+}
+
+export function parseEndpoints(endpoints: string | string[]): string[] {
+  const list = (Array.isArray(endpoints) ? endpoints : endpoints.split(','))
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .map((e) => (/^[a-z]+:\/\//.test(e) ? e : `http://${e}`));
+  if (list.length === 0) throw new Error('no etcd endpoint given');
+  return list;
+}
+
+export class EtcdStore implements Store {
+  readonly prefix: string;
+  readonly endpoints: string[];
+  private readonly etcd: Etcd3;
+  private readonly ns: Namespace;
+  private readonly watches = new Set<PrefixWatch>();
+  private readonly leases = new Set<EtcdLease>();
+  private isConnected = true;
+  private closed = false;
+
+  constructor(options: EtcdStoreOptions) {
+    this.endpoints = parseEndpoints(options.endpoints);
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.etcd = new Etcd3({
+      hosts: this.endpoints,
+      dialTimeout: timeout,
+      grpcOptions: {
+        // grpc-js backs off up to 120 s between reconnects by default; a node must find a restarted etcd quickly.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': RESYNC_MAX_DELAY_MS,
+        // Notice a black-holed connection (etcd accepts pings every 5 s or slower by default).
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+      },
+      // Streams (watch, keepalive) live long; unary calls get a deadline.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+      // etcd3's documented shape with faster recovery than its defaults (5 s breaker, 30 s watch backoff):
+      // a restarted etcd should be used again within about a second.
+      faultHandling: {
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }) }),
+        // etcd3 calls .next() on this factory itself (as with its own default); its .d.ts still types the older IBackoff.
+        watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: RESYNC_MAX_DELAY_MS }) as unknown as IBackoff<unknown>,
+      },
+    });
+    this.ns = this.etcd.namespace(this.prefix);
+    openStores.add(this);
+  }
+
+  /** False while etcd is unreachable (learned from failed calls and dropped watch streams). */
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /** The underlying etcd3 client, for callers that need etcd itself (maintenance, compaction in tests). */
+  get client(): Etcd3 {
+    return this.etcd;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const value = await this.call(() => this.ns.get(key).string());
+    return value ?? undefined;
+  }
+
+  async getPrefix(prefix: string): Promise<Map<string, string>> {
+    const values = await this.call(() => this.ns.getAll().prefix(prefix).strings());
+    return new Map(Object.entries(values));
+  }
+
+  async put(key: string, value: string, options?: { ttlSeconds?: number }): Promise<void> {
+    if (options?.ttlSeconds === undefined) {
+      await this.call(() => this.ns.put(key).value(value).exec());
+      return;
+    }
+    // A one-shot lease nobody keeps alive: the key expires after its TTL.
+    const lease = this.ns.lease(Math.max(1, Math.ceil(options.ttlSeconds)), { autoKeepAlive: false });
+    lease.on('lost', () => {});
+    await this.call(() => lease.put(key).value(value).exec());
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(() => this.ns.delete().key(key).exec());
+  }
+
+  async compareAndSwap(key: string, expected: string | undefined, puts: StorePut[], deletes: string[] = []): Promise<boolean> {
+    const result = await this.call(() =>
+      (expected === undefined ? this.ns.if(key, 'Create', '==', 0) : this.ns.if(key, 'Value', '==', expected))
+        .then(...puts.map((p) => this.ns.put(p.key).value(p.value)), ...deletes.map((d) => this.ns.delete().key(d)))
+        .commit(),
+    );
+    return result.succeeded;
+  }
+
+  async watch(prefix: string, listener: (event: WatchEvent) => void): Promise<Watcher> {
+    this.assertOpen();
+    const watch = new PrefixWatch(this, this.ns, prefix, listener);
+    this.watches.add(watch);
+    await watch.start();
+    return {
+      close: async () => {
+        this.watches.delete(watch);
+        await watch.close();
+      },
+    };
+  }
+
+  async grantLease(ttlSeconds: number): Promise<Lease> {
+    this.assertOpen();
+    const lease = this.ns.lease(Math.max(1, Math.ceil(ttlSeconds)));
+    const listeners = new Set<() => void>();
+    let state: 'alive' | 'lost' | 'revoked' = 'alive';
+    lease.on('lost', (err) => {
+      this.leases.delete(lease);
+      if (state !== 'alive' || this.closed) return;
+      state = 'lost';
+      log.warn({ err: err.message, ttlSeconds }, 'etcd lease lost; its keys may be gone, owners re-register');
+      for (const listener of listeners) listener();
+    });
+    this.leases.add(lease);
+    const id = await this.call(() => lease.grant());
+    return {
+      id: String(id),
+      put: async (key, value) => {
+        await this.call(() => lease.put(key).value(value).exec());
+      },
+      revoke: async () => {
+        // A revoked lease is not "lost": its owner is leaving and must not re-register.
+        state = 'revoked';
+        this.leases.delete(lease);
+        await this.call(() => lease.revoke());
+      },
+      onLost: (listener) => {
+        if (state === 'lost') queueMicrotask(listener);
+        else listeners.add(listener);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.watches].map((w) => w.close()));
+    this.watches.clear();
+    // Stop keepalives; leased keys expire with their TTL unless their owners revoked them first.
+    for (const lease of this.leases) lease.release();
+    this.leases.clear();
+    openStores.delete(this);
+    this.etcd.close();
+  }
+
+  /** Record what a call or a watch learned about reachability; log and gauge the transitions only. */
+  noteReachable(reachable: boolean, reason?: string): void {
+    if (reachable === this.isConnected || this.closed) return;
+    this.isConnected = reachable;
+    if (reachable) log.info({ endpoints: this.endpoints }, 'etcd reachable again');
+    else log.warn({ endpoints: this.endpoints, reason }, 'etcd unreachable; serving what is held until it answers');
+  }
+
+  private async call<T>(operation: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    try {
+      const result = await operation();
+      this.noteReachable(true);
+      return result;
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      this.noteReachable(false, (err as Error).message);
+      throw new StoreUnavailableError(`etcd at ${this.endpoints.join(',')} is unreachable: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the etcd store is closed');
+  }
+}
+
+/**
+ * One watched prefix. etcd3 resumes a watch after a reconnect on its own, but on a compacted revision it emits
+ * `error` and drops the watcher (DESIGN §6), and its resume can skip events when the stream drops twice in a row.
+ * So on either trouble we drop etcd3's watcher, re-read the prefix at revision R (sending `reset` + a put per
+ * key, synchronously, so no reader sees a half state), and watch again from R + 1: nothing is missed or replayed.
+ */
+class PrefixWatch {
+  private watcher: EtcdWatcher | undefined;
+  private closed = false;
+  private syncing = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay = RESYNC_MIN_DELAY_MS;
+  private firstSync: { resolve: () => void } | undefined;
+
+  constructor(
+    private readonly store: EtcdStore,
+    private readonly ns: Namespace,
+    private readonly prefix: string,
+    private readonly listener: (event: WatchEvent) => void,
+  ) {}
+
+  /** Resolves after the first read-and-watch, or after the first failure (then it keeps retrying in the background). */
+  start(): Promise<void> {
+    return new Promise((resolve) => {
+      this.firstSync = { resolve };
+      void this.sync('start');
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.firstSync?.resolve();
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    if (watcher) await this.drop(watcher, true);
+  }
+
+  private async sync(reason: string): Promise<void> {
+    if (this.closed || this.syncing) return;
+    this.syncing = true;
+    clearTimeout(this.retryTimer);
+    if (reason !== 'start') watchResyncs.inc({ reason });
+    try {
+      const range = await this.ns.getAll().prefix(this.prefix).exec();
+      if (this.closed) return;
+      const revision = BigInt(range.header.revision);
+      this.listener({ type: 'reset' });
+      for (const kv of range.kvs) this.listener({ type: 'put', key: kv.key.toString(), value: kv.value.toString() });
+      this.firstSync?.resolve();
+      this.firstSync = undefined;
+      const watcher = await this.ns.watch().prefix(this.prefix).startRevision((revision + 1n).toString()).create();
+      if (this.closed) {
+        await this.drop(watcher, true);
+        return;
+      }
+      this.attach(watcher);
+      this.retryDelay = RESYNC_MIN_DELAY_MS;
+      this.store.noteReachable(true);
+      if (reason !== 'start') log.info({ prefix: this.prefix, reason, revision: revision.toString() }, 're-read and re-watched');
+    } catch (err) {
+      if (this.closed) return;
+      if (isConnectionError(err)) this.store.noteReachable(false, (err as Error).message);
+      else log.warn({ prefix: this.prefix, err: (err as Error).message }, 'watch setup failed; retrying');
+      // Jittered exponential backoff, so a fleet does not re-read in lockstep after an etcd restart.
+      const delay = this.retryDelay * (0.5 + Math.random() / 2);
+      this.retryDelay = Math.min(this.retryDelay * 2, RESYNC_MAX_DELAY_MS);
+      this.retryTimer = setTimeout(() => void this.sync('retry'), delay);
+    } finally {
+      this.syncing = false;
+      this.firstSync?.resolve();
+      this.firstSync = undefined;
+    }
+  }
+
+  private attach(watcher: EtcdWatcher): void {
+    this.watcher = watcher;
+    const emit = (type: 'put' | 'delete') => (kv: IKeyValue) => {
+      if (this.watcher !== watcher) return;
+      const key = kv.key.toString();
+      this.listener(type === 'put' ? { type, key, value: kv.value.toString() } : { type, key });
+    };
+    watcher.on('put', emit('put'));
+    watcher.on('delete', emit('delete'));
+    watcher.on('disconnected', (err: Error) => {
+      if (this.watcher !== watcher) return;
+      this.watcher = undefined;
+      this.store.noteReachable(false, err?.message);
+      // The watch stream is down and etcd3's manager is idle: detaching now only unlists the watcher.
+      void this.drop(watcher, true);
+      void this.sync('disconnected');
+    });
+    watcher.on('error', (err: Error) => {
+      if (this.watcher !== watcher) return;
+      this.watcher = undefined;
+      const compacted = /compact/i.test(err.message);
+      log.warn({ prefix: this.prefix, err: err.message }, compacted ? 'watch revision compacted; re-reading' : 'watch canceled by etcd; re-reading');
+      // etcd3 has already forgotten this watcher; cancelling it again would confuse its manager.
+      void this.drop(watcher, false);
+      void this.sync(compacted ? 'compacted' : 'canceled');
+    });
+  }
+
+  private async drop(watcher: EtcdWatcher, cancel: boolean): Promise<void> {
+    watcher.removeAllListeners();
+    // etcd3 emits 'error' on its watchers; an EventEmitter without an error listener would throw.
+    watcher.on('error', () => {});
+    if (!cancel) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      watcher.cancel().catch(() => {}),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, CANCEL_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+}

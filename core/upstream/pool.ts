@@ -1,0 +1,79 @@
+// undici connection pools, one per upstream origin, kept alive across requests and config reloads.
+import { Pool } from 'undici';
+import type { Readable } from 'node:stream';
+import type { Exchange } from '../pipeline/exchange.js';
+import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
+
+export interface PoolOptions {
+  /** Max connections per origin (undici queues beyond; the pool-limit layer caps the queue). */
+  connections?: number;
+  keepAliveTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export class PoolSet {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly options: PoolOptions = {}) {}
+
+  /** `address` is host:port. */
+  get(address: string): Pool {
+    let pool = this.pools.get(address);
+    if (!pool) {
+      pool = new Pool(`http://${address}`, {
+        connections: this.options.connections ?? 128,
+        keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
+        connect: { timeout: this.options.connectTimeoutMs ?? 2_000 },
+        pipelining: 1,
+      });
+      this.pools.set(address, pool);
+    }
+    return pool;
+  }
+
+  /** Pending + running requests on one origin's pool. */
+  load(address: string): number {
+    const stats = this.pools.get(address)?.stats;
+    return stats ? stats.pending + stats.running : 0;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => p.destroy())));
+    this.pools.clear();
+  }
+}
+
+function requestBody(x: Exchange): Readable | null {
+  const h = x.req.headers;
+  return h['content-length'] !== undefined && h['content-length'] !== '0'
+    ? x.req
+    : h['transfer-encoding'] !== undefined
+      ? x.req
+      : null;
+}
+
+/**
+ * The innermost upstream: one request on the pool of `x.upstreamAddress`, bounded by the remaining deadline
+ * (and the per-try timeout the deadline layer may have stamped in `x.notes`).
+ */
+export function poolUpstream(pools: PoolSet): Upstream {
+  return async (x: Exchange): Promise<UpstreamResponse> => {
+    const remaining = x.remainingMs();
+    const perTry = (x.notes.get('perTryTimeoutMs') as number | undefined) ?? Infinity;
+    const limit = Math.min(remaining, perTry);
+    const timeout = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 300_000;
+    try {
+      const { statusCode, headers, body } = await pools.get(x.upstreamAddress).request({
+        path: x.upstreamPath + x.query,
+        method: x.method as 'GET',
+        headers: x.upstreamHeaders,
+        body: requestBody(x),
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+      return { status: statusCode, headers, body };
+    } catch (err) {
+      throw upstreamError(err);
+    }
+  };
+}

@@ -1,0 +1,18 @@
+// What the sidecar's stages get at build time: one object per listener, built in sidecar/main.ts.
+import type { NormalizeDeps } from '../core/stages/normalize-path.js';
+import type { TraceDeps } from '../core/stages/trace-context.js';
+import type { RouteDeps } from '../core/stages/route-match.js';
+import type { AccessLogDeps } from '../core/stages/access-log.js';
+import type { SidecarAuthDeps } from '../core/auth/token-verifier.js';
+import type { Upstream } from '../core/upstream/upstream.js';
+import type { LocalAppDeps } from './stages/forward-local-app.js';
+
+export interface InboundDeps extends NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps, LocalAppDeps, SidecarAuthDeps {
+  tier: string;
+}
+
+export interface OutboundDeps extends NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps {
+  tier: string;
+  /** The layered upstream to other services' sidecars. */
+  upstream: Upstream;
+}

@@ -1,0 +1,146 @@
+// The sidecar node: inbound listener (auth, quota, transforms → local app), outbound listener (the app's
+// door to other services), admin, and its endpoint registration.
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { Engine } from '../core/pipeline/engine.js';
+import { createRequestHandler } from '../core/pipeline/listener.js';
+import { NodeRuntime } from '../core/node/runtime.js';
+import { answerClientErrors, closeGracefully, listen, serverOptions } from '../core/http/serve.js';
+import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
+import { compose, type Upstream } from '../core/upstream/upstream.js';
+import { roundRobin } from '../core/upstream/balance.js';
+import type { EndpointSource } from '../core/upstream/endpoints.js';
+import type { Store } from '../core/store/store.js';
+import { logger } from '../core/telemetry/log.js';
+import { startSidecarAuth } from '../core/auth/sidecar-auth.js';
+import type { Introspector } from '../core/auth/introspection.js';
+import { INBOUND_CHAIN } from './inbound.js';
+import { OUTBOUND_CHAIN } from './outbound.js';
+import type { InboundDeps, OutboundDeps } from './deps.js';
+
+export interface Registration {
+  deregister(): Promise<void>;
+}
+
+export interface SidecarOptions {
+  store: Store;
+  endpoints: EndpointSource;
+  service: string;
+  /** host:port of the local app. */
+  app: string;
+  nodeId?: string;
+  host?: string;
+  /** Address other nodes reach this sidecar's inbound at (default host:inboundPort). */
+  advertise?: string;
+  inboundPort: number;
+  outboundPort: number;
+  adminPort: number;
+  stateDir: string;
+  introspect?: Introspector;
+  /** quota-svc gRPC address (host:port) for global policies. */
+  quotaAddress?: string;
+  /** authz-svc gRPC address (host:port) for opaque-token introspection. */
+  authzAddress?: string;
+  /** Registers this instance under endpoints/<service>/<id> (leased); deregistered first on close. */
+  register?: (service: string, id: string, address: string) => Promise<Registration>;
+  graceMs?: number;
+}
+
+export interface SidecarNode {
+  nodeId: string;
+  inboundPort: number;
+  outboundPort: number;
+  adminPort: number;
+  runtime: NodeRuntime;
+  close(): Promise<void>;
+}
+
+export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
+  const log = logger('sidecar');
+  const host = o.host ?? '127.0.0.1';
+  const nodeId = o.nodeId ?? `${o.service}-${randomUUID().slice(0, 8)}`;
+  const auth = await startSidecarAuth(o.store, { introspect: o.introspect });
+  const runtime = new NodeRuntime({
+    store: o.store,
+    role: 'sidecar',
+    nodeId,
+    service: o.service,
+    host,
+    adminPort: o.adminPort,
+    lkgPath: join(o.stateDir, `${nodeId}.last-known-good.json`),
+    readyDetail: () => ({ auth: auth.status() }),
+  });
+  await runtime.start();
+
+  const accessLog = logger('access');
+  const appPools = new PoolSet();
+  const appUpstream: Upstream = compose(
+    [
+      (next) => (x) => {
+        x.upstreamAddress = o.app;
+        x.attempts++;
+        return next(x);
+      },
+    ],
+    poolUpstream(appPools),
+  );
+  const inboundDeps: InboundDeps = {
+    ...auth.deps,
+    tier: 'sidecar-inbound',
+    accessLog,
+    service: o.service,
+    appUpstream,
+    trustRequestId: true,
+  };
+  const inboundEngine = new Engine<InboundDeps>('sidecar-inbound', INBOUND_CHAIN, inboundDeps, log);
+  inboundEngine.attach(runtime.holder);
+
+  const meshPools = new PoolSet();
+  const outboundDeps: OutboundDeps = {
+    tier: 'sidecar-outbound',
+    accessLog,
+    trustRequestId: true,
+    upstream: compose(
+      [
+        roundRobin(o.endpoints), // one of the target service's sidecars
+      ],
+      poolUpstream(meshPools),
+    ),
+  };
+  const outboundEngine = new Engine<OutboundDeps>('sidecar-outbound', OUTBOUND_CHAIN, outboundDeps, log);
+  outboundEngine.attach(runtime.holder);
+
+  const inbound = http.createServer(serverOptions(), createRequestHandler({ engine: inboundEngine, holder: runtime.holder, log }));
+  const outbound = http.createServer(serverOptions(), createRequestHandler({ engine: outboundEngine, holder: runtime.holder, log }));
+  answerClientErrors(inbound, log);
+  answerClientErrors(outbound, log);
+  const inboundPort = await listen(inbound, o.inboundPort, host);
+  const outboundPort = await listen(outbound, o.outboundPort, host);
+  log.info({ service: o.service, inboundPort, outboundPort, app: o.app }, 'sidecar listening');
+  runtime.markListening();
+
+  // A wildcard bind is not an address anyone can dial: advertise the host name then (compose/k8s DNS).
+  const reachable = host === '0.0.0.0' || host === '::' ? hostname() : host;
+  const address = o.advertise ?? `${reachable.includes(':') ? `[${reachable}]` : reachable}:${inboundPort}`;
+  const registration = o.register ? await o.register(o.service, nodeId, address) : undefined;
+
+  return {
+    nodeId,
+    inboundPort,
+    outboundPort,
+    adminPort: runtime.admin.port,
+    runtime,
+    async close() {
+      // Drain order: fail readiness, leave the endpoint set, then stop accepting and finish in-flight.
+      runtime.draining = true;
+      await registration?.deregister();
+      const grace = o.graceMs ?? 5_000;
+      await Promise.all([closeGracefully(inbound, grace), closeGracefully(outbound, grace)]);
+      await Promise.all([appPools.close(), meshPools.close()]);
+      await auth.close();
+      await runtime.stop();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+// transformRequest phase: identity headers for the app (after auth, never from the client), the route's
+// RequestHeaderModifier and URLRewrite.
+import type { StageDef } from '../../core/pipeline/stage.js';
+
+export const headerTransform: StageDef<unknown> = {
+  name: 'header-transform',
+  phase: 'transformRequest',
+  build({ route }) {
+    const ops = route!.requestHeaders;
+    const rewrite = route!.rewrite;
+    return {
+      name: 'header-transform',
+      request(x) {
+        const h = x.upstreamHeaders;
+        if (x.identity) {
+          h['x-auth-subject'] = x.identity.subject;
+          h['x-auth-claims'] = x.identity.claimsHeader;
+        }
+        if (ops) {
+          for (const name of ops.remove) delete h[name];
+          for (const [name, value] of ops.set) h[name] = value;
+          for (const [name, value] of ops.add) {
+            const existing = h[name];
+            h[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+          }
+        }
+        if (rewrite) {
+          if (rewrite.type === 'ReplaceFullPath') x.upstreamPath = rewrite.value;
+          else {
+            const rest = x.path.slice(x.matchedPrefix.length);
+            const joined = rewrite.value.endsWith('/') && rest.startsWith('/') ? rewrite.value + rest.slice(1) : rewrite.value + rest;
+            x.upstreamPath = joined.startsWith('/') ? joined || '/' : `/${joined}`;
+          }
+        }
+        return undefined;
+      },
+    };
+  },
+};
