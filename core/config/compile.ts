@@ -111,7 +111,7 @@ export class RouteTable {
         const candidate: Candidate = {
           route,
           template: path.value,
-          prefix: path.type === 'PathPrefix' ? path.value.replace(/\/+$/, '') : path.value,
+          prefix: path.type === 'Exact' ? path.value : path.value.replace(/\/+$/, ''),
           method: m.method,
           headers: (m.headers ?? []).map((h) => [h.name.toLowerCase(), h.value]),
           order: order++,

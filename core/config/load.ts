@@ -130,7 +130,7 @@ export function parseConfigText(text: string): { config?: MeshConfig; errors: Co
       errors: doc.errors.map((e) => ({
         path: '',
         message: e.message.split('\n')[0],
-        line: e.linePos?.[0]?.line,
+        line: lineCounter.linePos(e.pos[0]).line,
       })),
     };
   }

@@ -19,7 +19,7 @@ const HeaderMatch = Type.Object(
 
 const PathMatch = Type.Object(
   {
-    type: Type.Union([Type.Literal('PathPrefix'), Type.Literal('Exact')], { default: 'PathPrefix' }),
+    type: Type.Optional(Type.Union([Type.Literal('PathPrefix'), Type.Literal('Exact')], { default: 'PathPrefix' })),
     value: Type.String({ pattern: '^/[^?#\\s]*$', description: 'absolute, normalized path' }),
   },
   { additionalProperties: false },

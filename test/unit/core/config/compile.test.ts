@@ -1,0 +1,49 @@
+// The compiled route table: exact over prefix, longest prefix, segment boundaries, methods, headers, hosts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compileConfig } from '../../../../core/config/compile.js';
+import { validateConfig } from '../../../../core/config/load.js';
+
+function table(routes: unknown[]) {
+  const { config, errors } = validateConfig({ apiVersion: 'meshgate/v1', services: [{ name: 'a' }, { name: 'b' }], routes });
+  assert.deepEqual(errors, []);
+  return compileConfig(config!, { version: 1, digest: 'd' }).table;
+}
+
+const r = (name: string, match: object, extra: object = {}) => ({ name, matches: [match], backendRefs: [{ name: 'a' }], ...extra });
+
+test('longest prefix wins and prefixes respect segment boundaries', () => {
+  const t = table([r('root', { path: { type: 'PathPrefix', value: '/' } }), r('api', { path: { type: 'PathPrefix', value: '/api' } }), r('v2', { path: { type: 'PathPrefix', value: '/api/v2' } })]);
+  assert.equal(t.match('h', '/api/v2/x', 'GET', {})?.route.name, 'v2');
+  assert.equal(t.match('h', '/api/v1', 'GET', {})?.route.name, 'api');
+  assert.equal(t.match('h', '/apix', 'GET', {})?.route.name, 'root');
+  assert.equal(t.match('h', '/api', 'GET', {})?.template, '/api');
+});
+
+test('exact beats prefix; method and header matches narrow', () => {
+  const t = table([
+    r('prefix', { path: { type: 'PathPrefix', value: '/orders' } }),
+    r('exact', { path: { type: 'Exact', value: '/orders' }, method: 'POST' }),
+    r('v2', { path: { type: 'PathPrefix', value: '/orders' }, headers: [{ name: 'X-API-Version', value: '2' }] }),
+  ]);
+  assert.equal(t.match('h', '/orders', 'POST', {})?.route.name, 'exact');
+  assert.equal(t.match('h', '/orders', 'GET', {})?.route.name, 'prefix');
+  assert.equal(t.match('h', '/orders/1', 'GET', { 'x-api-version': '2' })?.route.name, 'v2');
+  assert.equal(t.match('h', '/orders/1', 'GET', { 'x-api-version': '3' })?.route.name, 'prefix');
+});
+
+test('hostnames: exact, wildcard, then any', () => {
+  const t = table([
+    r('any', { path: { type: 'PathPrefix', value: '/' } }),
+    r('star', { path: { type: 'PathPrefix', value: '/' } }, { hostnames: ['*.example.com'] }),
+    r('api', { path: { type: 'PathPrefix', value: '/' } }, { hostnames: ['api.example.com'] }),
+  ]);
+  assert.equal(t.match('api.example.com', '/x', 'GET', {})?.route.name, 'api');
+  assert.equal(t.match('www.example.com', '/x', 'GET', {})?.route.name, 'star');
+  assert.equal(t.match('other.org', '/x', 'GET', {})?.route.name, 'any');
+});
+
+test('no match is undefined', () => {
+  const t = table([r('only', { path: { type: 'Exact', value: '/x' } })]);
+  assert.equal(t.match('h', '/y', 'GET', {}), undefined);
+});

@@ -1,0 +1,54 @@
+// Config validation: every error named by field path and file line; the whole file refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseConfigText } from '../../../../core/config/load.js';
+
+test('the example config is valid', () => {
+  const { config, errors } = parseConfigText(readFileSync('compose/routes.yaml', 'utf8'));
+  assert.deepEqual(errors, []);
+  assert.ok(config!.routes.some((r) => r.name === 'public'));
+});
+
+test('every error names its field and line', () => {
+  const text = [
+    'apiVersion: meshgate/v1',
+    'services:',
+    '  - name: Bad_Name',
+    'routes:',
+    '  - name: r',
+    '    matches:',
+    '      - path: { type: Foo, value: /x }',
+    '    backendRefs: [{ name: echo }]',
+    '    timeouts: { request: soon }',
+  ].join('\n');
+  const { config, errors } = parseConfigText(text);
+  assert.equal(config, undefined);
+  const byPath = Object.fromEntries(errors.map((e) => [e.path, e]));
+  assert.equal(byPath['services[0].name'].line, 3);
+  assert.equal(byPath['routes[0].matches[0].path.type'].line, 7);
+  assert.match(byPath['routes[0].matches[0].path.type'].message, /PathPrefix, Exact/);
+  assert.ok(byPath['routes[0].timeouts.request']);
+});
+
+test('cross references are checked after the schema', () => {
+  const text = `apiVersion: meshgate/v1
+services: [{ name: echo }, { name: echo }]
+routes:
+  - name: r
+    matches: [{ path: { value: /x } }]
+    backendRefs: [{ name: nope }]
+    auth: missing-policy
+`;
+  const { errors } = parseConfigText(text);
+  const paths = errors.map((e) => e.path);
+  assert.ok(paths.includes('services[1].name'), paths.join());
+  assert.ok(paths.includes('routes[0].backendRefs[0].name'), paths.join());
+  assert.ok(paths.includes('routes[0].auth'), paths.join());
+});
+
+test('YAML syntax errors carry a line', () => {
+  const { errors } = parseConfigText('apiVersion: meshgate/v1\nservices: [\n');
+  assert.ok(errors.length > 0);
+  assert.ok(errors[0].line);
+});
