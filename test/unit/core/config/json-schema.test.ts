@@ -1,0 +1,9 @@
+// The committed JSON Schema equals what the TypeBox source generates (run `npm run schema` after a change).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { SCHEMA_FILE, routesJsonSchema } from '../../../../core/config/json-schema.js';
+
+test('schema/routes.schema.json is generated from core/config/schema.ts', () => {
+  assert.equal(readFileSync(SCHEMA_FILE, 'utf8'), routesJsonSchema());
+});
