@@ -6,8 +6,9 @@ import type { AccessLogDeps } from '../core/stages/access-log.js';
 import type { SidecarAuthDeps } from '../core/auth/token-verifier.js';
 import type { Upstream } from '../core/upstream/upstream.js';
 import type { LocalAppDeps } from './stages/forward-local-app.js';
+import type { QuotaDeps } from '../core/quota/quota-runtime.js';
 
-export interface InboundDeps extends NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps, LocalAppDeps, SidecarAuthDeps {
+export interface InboundDeps extends NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps, LocalAppDeps, SidecarAuthDeps, QuotaDeps {
   tier: string;
 }
 

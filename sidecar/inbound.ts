@@ -8,6 +8,8 @@ import type { StageDef } from '../core/pipeline/stage.js';
 import { clientIp } from './stages/client-ip.js';
 import { jwtAuth } from './stages/jwt-auth.js';
 import { scopeAuthz } from './stages/scope-authz.js';
+import { quotaLocal } from './stages/quota-local.js';
+import { quotaGlobal } from './stages/quota-global.js';
 import { headerTransform } from './stages/header-transform.js';
 import { forwardLocalApp } from './stages/forward-local-app.js';
 import { responseTransform } from './stages/response-transform.js';
@@ -20,6 +22,8 @@ export const INBOUND_CHAIN: StageDef<InboundDeps>[] = [
   routeMatch, // only routes that target this service; the deadline is capped here
   jwtAuth, // verify the bearer token (cached by hash), check revocation
   scopeAuthz, // the route's issuers, audiences, scopes and claims
+  quotaLocal, // local policies: in-process token buckets, no I/O
+  quotaGlobal, // global policies: spend leased tokens, refill from quota-svc ahead of need
   headerTransform, // identity headers for the app, RequestHeaderModifier, URLRewrite
   forwardLocalApp, // the app, with the remaining budget in x-request-timeout-ms
   responseTransform, // ResponseHeaderModifier

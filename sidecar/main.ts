@@ -15,6 +15,7 @@ import type { EndpointSource } from '../core/upstream/endpoints.js';
 import type { Store } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';
 import { startSidecarAuth } from '../core/auth/sidecar-auth.js';
+import { createQuotaRuntime } from '../core/quota/quota-runtime.js';
 import type { Introspector } from '../core/auth/introspection.js';
 import { INBOUND_CHAIN } from './inbound.js';
 import { OUTBOUND_CHAIN } from './outbound.js';
@@ -62,6 +63,11 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   const host = o.host ?? '127.0.0.1';
   const nodeId = o.nodeId ?? `${o.service}-${randomUUID().slice(0, 8)}`;
   const auth = await startSidecarAuth(o.store, { introspect: o.introspect });
+  const quota = createQuotaRuntime({
+    service: o.service,
+    quotaAddress: o.quotaAddress,
+    liveNodes: (service) => Math.max(1, o.endpoints.list(service).length),
+  });
   const runtime = new NodeRuntime({
     store: o.store,
     role: 'sidecar',
@@ -70,7 +76,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
     host,
     adminPort: o.adminPort,
     lkgPath: join(o.stateDir, `${nodeId}.last-known-good.json`),
-    readyDetail: () => ({ auth: auth.status() }),
+    readyDetail: () => ({ auth: auth.status(), quota: quota.readiness() }),
   });
   await runtime.start();
 
@@ -88,6 +94,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   );
   const inboundDeps: InboundDeps = {
     ...auth.deps,
+    quota,
     tier: 'sidecar-inbound',
     accessLog,
     service: o.service,
@@ -140,6 +147,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
       await Promise.all([closeGracefully(inbound, grace), closeGracefully(outbound, grace)]);
       await Promise.all([appPools.close(), meshPools.close()]);
       await auth.close();
+      await quota.close();
       await runtime.stop();
     },
   };
