@@ -1,9 +1,29 @@
-// CLI registration for the quota tier (placeholder until the tier lands).
+// `meshgate quota`: quota-svc as its own process — gRPC 7081, admin/metrics HTTP 7080, Redis from MESHGATE_REDIS.
 import type { Command } from 'commander';
+import { envOption, portOption } from '../core/config/cli-options.js';
+import { UsageError } from '../core/config/usage-error.js';
+import { logger } from '../core/telemetry/log.js';
+import { startQuota } from './main.js';
 
 export function registerQuota(program: Command): void {
-  program.command('quota').description('quota tier (not yet implemented)').action(() => {
-    process.stderr.write('meshgate quota: not yet implemented\n');
-    process.exitCode = 2;
-  });
+  program
+    .command('quota')
+    .description('run quota-svc: global rate limits leased to sidecars over gRPC, atomic in Redis')
+    .addOption(portOption('--grpc-port <port>', 'MESHGATE_QUOTA_GRPC_PORT', 7081, 'gRPC listener (proto/quota.proto)'))
+    .addOption(portOption('--http-port <port>', 'MESHGATE_QUOTA_HTTP_PORT', 7080, 'admin listener: /healthz /readyz /metrics /config'))
+    .addOption(envOption('--redis <url>', 'MESHGATE_REDIS', 'Redis URL (redis://host:port); in-memory store when unset'))
+    .addOption(envOption('--host <address>', 'MESHGATE_HOST', 'address the listeners bind').default('0.0.0.0'))
+    .action(async (opts: { grpcPort: number; httpPort: number; redis?: string; host: string }) => {
+      if (opts.redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(opts.redis)) {
+        throw new UsageError('--redis (or MESHGATE_REDIS) must be a redis:// or rediss:// URL');
+      }
+      const node = await startQuota({ redis: opts.redis, grpcPort: opts.grpcPort, httpPort: opts.httpPort, host: opts.host });
+      const log = logger('process');
+      const stop = (signal: string) => {
+        log.info({ signal }, 'stopping');
+        node.close().finally(() => process.exit(0));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
 }

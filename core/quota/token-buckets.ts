@@ -34,7 +34,8 @@ export interface BucketShape {
 }
 
 export function bucketShape(limit: number, windowMs: number, burst: number | undefined): BucketShape {
-  return { intervalMs: windowMs / limit, capacity: Math.max(1, burst ?? limit) };
+  // A zero-length window ("0s" passes the duration pattern) would divide by zero: treat it as 1 ms.
+  return { intervalMs: Math.max(1, windowMs) / Math.max(1, limit), capacity: Math.max(1, burst ?? limit) };
 }
 
 const INITIAL_SLOTS = 1024;

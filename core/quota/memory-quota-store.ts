@@ -1,0 +1,52 @@
+// The embedded mode's global limiter: the same fixed-window leases as Redis, in this process's memory.
+import { LRUCache } from 'lru-cache';
+import type { AcquireRequest, Grant, QuotaStore } from './quota-store.js';
+
+interface WindowCount {
+  start: number;
+  used: number;
+}
+
+export interface MemoryQuotaStoreOptions {
+  /** Epoch milliseconds (default Date.now); the one clock every caller shares, as Redis TIME is. */
+  now?: () => number;
+  /** Windows held at once (default 1,000,000); each expires when its window ends. */
+  maxKeys?: number;
+}
+
+export class MemoryQuotaStore implements QuotaStore {
+  readonly backend = 'memory' as const;
+  private readonly now: () => number;
+  private readonly windows: LRUCache<string, WindowCount>;
+
+  constructor(options: MemoryQuotaStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.windows = new LRUCache<string, WindowCount>({ max: options.maxKeys ?? 1_000_000, ttlAutopurge: false, ttl: 1, perf: { now: () => this.now() } });
+  }
+
+  async acquire(request: AcquireRequest): Promise<Grant> {
+    const now = this.now();
+    const start = now - (now % request.windowMs);
+    const end = start + request.windowMs;
+    const id = request.policy + '\u0000' + request.key;
+    let count = this.windows.get(id);
+    if (!count || count.start !== start) {
+      count = { start, used: 0 };
+      this.windows.set(id, count, { ttl: end - now });
+    }
+    const available = Math.max(0, request.limit - count.used);
+    const granted = Math.min(request.requested, available);
+    count.used += granted;
+    return { granted, remaining: available - granted, resetMs: end - now, windowStartMs: start };
+  }
+
+  ready(): boolean {
+    return true;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.windows.clear();
+  }
+}
