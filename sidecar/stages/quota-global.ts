@@ -1,0 +1,118 @@
+// Stage quota-global (quota): the route's `scope: global` policies, spent from tokens leased from quota-svc.
+// Synchronous while the local lease has tokens (or the window is known exhausted); awaits only an empty lease's
+// refill. quota-svc or Redis down: `failureMode: open` admits on a local estimate, `closed` answers 503.
+import { MeshError } from '../../core/errors.js';
+import type { Exchange } from '../../core/pipeline/exchange.js';
+import type { StageDef, Verdict } from '../../core/pipeline/stage.js';
+import { compileGlobalKey, type KeyBuilder } from '../../core/quota/quota-key.js';
+import type { GlobalPolicy, LeaseClient, QuotaOutcome } from '../../core/quota/lease-client.js';
+import { ceilSeconds, headerPolicy, policyHeaderValue, rateLimited, setRateLimitHeaders, type HeaderPolicy } from '../../core/quota/rate-limit-headers.js';
+import type { QuotaDeps } from '../../core/quota/quota-runtime.js';
+
+export type { QuotaDeps } from '../../core/quota/quota-runtime.js';
+
+function unavailable(outcome: QuotaOutcome): MeshError {
+  return new MeshError('quota_unavailable', undefined, { 'retry-after': String(Math.max(1, ceilSeconds(outcome.retryAfterMs))) });
+}
+
+/** One policy's outcome → the verdict; admitted outcomes set headers (the strictest across stages wins). */
+function settle(x: Exchange, name: HeaderPolicy, policyHeader: string, outcome: QuotaOutcome): Verdict {
+  switch (outcome.decision) {
+    case 'allowed':
+    case 'fallback_allowed':
+      setRateLimitHeaders(x, name, outcome.remaining, outcome.resetMs, policyHeader);
+      return undefined;
+    case 'unavailable':
+      return unavailable(outcome);
+    default:
+      return rateLimited(x, name, outcome.retryAfterMs, outcome.resetMs, policyHeader);
+  }
+}
+
+/** Several global policies: taken in order; a refusal gives back the tokens already taken for this request. */
+class MultiPolicy {
+  private readonly keys: string[];
+  private readonly remaining: number[];
+  private readonly resetMs: number[];
+  private readonly leased: boolean[];
+
+  constructor(
+    private readonly leases: LeaseClient,
+    private readonly policies: GlobalPolicy[],
+    private readonly keyOf: KeyBuilder[],
+    private readonly names: HeaderPolicy[],
+    private readonly policyHeader: string,
+  ) {
+    this.keys = policies.map(() => '');
+    this.remaining = policies.map(() => 0);
+    this.resetMs = policies.map(() => 0);
+    this.leased = policies.map(() => false);
+  }
+
+  request(x: Exchange): Verdict | Promise<Verdict> {
+    const keys = this.policies.map((_, i) => this.keyOf[i](x));
+    return this.from(x, keys, 0, this.fresh());
+  }
+
+  private fresh() {
+    return { remaining: this.remaining.slice(), resetMs: this.resetMs.slice(), leased: this.leased.slice() };
+  }
+
+  private from(x: Exchange, keys: string[], start: number, state: ReturnType<MultiPolicy['fresh']>): Verdict | Promise<Verdict> {
+    for (let i = start; i < this.policies.length; i++) {
+      const outcome = this.leases.take(this.policies[i], keys[i]);
+      if (outcome instanceof Promise) return outcome.then((o) => this.step(x, keys, i, state, o) ?? this.from(x, keys, i + 1, state));
+      const refused = this.step(x, keys, i, state, outcome);
+      if (refused) return refused;
+    }
+    let pick = 0;
+    for (let i = 1; i < this.policies.length; i++) if (state.remaining[i] < state.remaining[pick]) pick = i;
+    setRateLimitHeaders(x, this.names[pick], state.remaining[pick], state.resetMs[pick], this.policyHeader);
+    return undefined;
+  }
+
+  /** Record policy i's outcome; on refusal give back earlier tokens and return the verdict. */
+  private step(x: Exchange, keys: string[], i: number, state: ReturnType<MultiPolicy['fresh']>, outcome: QuotaOutcome): Verdict | undefined {
+    if (outcome.decision === 'allowed' || outcome.decision === 'fallback_allowed') {
+      state.remaining[i] = outcome.remaining;
+      state.resetMs[i] = outcome.resetMs;
+      state.leased[i] = outcome.leased;
+      return undefined;
+    }
+    const verdict = settle(x, this.names[i], this.policyHeader, outcome);
+    for (let j = 0; j < i; j++) if (state.leased[j]) this.leases.refund(this.policies[j], keys[j]);
+    return verdict;
+  }
+}
+
+export const quotaGlobal: StageDef<QuotaDeps> = {
+  name: 'quota-global',
+  phase: 'quota',
+  build({ route, deps }) {
+    const configured = route?.quota.filter((p) => p.scope === 'global') ?? [];
+    if (!route || configured.length === 0) return undefined;
+    const leases = deps.quota.leases;
+    const policies = configured.map((p) => leases.compile(p));
+    const keyOf = configured.map((p) => compileGlobalKey(p, route.name));
+    const names = configured.map(headerPolicy);
+    const policyHeader = policyHeaderValue(route.quota);
+
+    if (policies.length === 1) {
+      const [policy] = policies;
+      const [key] = keyOf;
+      const [name] = names;
+      return {
+        name: 'quota-global',
+        request(x) {
+          const outcome = leases.take(policy, key(x));
+          // Only an empty lease makes a promise; a request with tokens at hand stays synchronous.
+          if (outcome instanceof Promise) return outcome.then((o) => settle(x, name, policyHeader, o));
+          return settle(x, name, policyHeader, outcome);
+        },
+      };
+    }
+
+    const multi = new MultiPolicy(leases, policies, keyOf, names, policyHeader);
+    return { name: 'quota-global', request: (x) => multi.request(x) };
+  },
+};
