@@ -236,12 +236,13 @@ export class EtcdStore implements Store {
  * key, synchronously, so no reader sees a half state), and watch again from R + 1: nothing is missed or replayed.
  */
 class PrefixWatch {
+  /** The etcd3 watcher, from the moment it is requested (a drop while etcd acknowledges it must be seen too). */
   private watcher: EtcdWatcher | undefined;
   private closed = false;
   private syncing = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay = RESYNC_MIN_DELAY_MS;
-  private firstSync: { resolve: () => void } | undefined;
+  private firstSync: (() => void) | undefined;
 
   constructor(
     private readonly store: EtcdStore,
@@ -250,10 +251,10 @@ class PrefixWatch {
     private readonly listener: (event: WatchEvent) => void,
   ) {}
 
-  /** Resolves after the first read-and-watch, or after the first failure (then it keeps retrying in the background). */
+  /** Resolves once the current state was delivered, or after the first failure (then it keeps retrying). */
   start(): Promise<void> {
     return new Promise((resolve) => {
-      this.firstSync = { resolve };
+      this.firstSync = resolve;
       void this.sync('start');
     });
   }
@@ -261,7 +262,7 @@ class PrefixWatch {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    this.firstSync?.resolve();
+    this.firstSync?.();
     const watcher = this.watcher;
     this.watcher = undefined;
     if (watcher) await this.drop(watcher, true);
@@ -278,28 +279,33 @@ class PrefixWatch {
       const revision = BigInt(range.header.revision);
       this.listener({ type: 'reset' });
       for (const kv of range.kvs) this.listener({ type: 'put', key: kv.key.toString(), value: kv.value.toString() });
-      this.firstSync?.resolve();
+      this.firstSync?.();
       this.firstSync = undefined;
-      const watcher = await this.ns.watch().prefix(this.prefix).startRevision((revision + 1n).toString()).create();
-      if (this.closed) {
-        await this.drop(watcher, true);
-        return;
-      }
+      // watcher() rather than create(): create() hides the watcher until etcd acknowledges it, and a stream
+      // dropped meanwhile would go unnoticed; here our handlers are on before the first connection attempt.
+      const watcher = this.ns.watch().prefix(this.prefix).startRevision((revision + 1n).toString()).watcher();
       this.attach(watcher);
+      const failure = await new Promise<Error | undefined>((resolve) => {
+        watcher.once('connected', () => resolve(undefined));
+        watcher.once('disconnected', (err: Error) => resolve(err ?? new Error('watch stream disconnected')));
+        watcher.once('error', (err: Error) => resolve(err));
+      });
+      if (failure) throw failure;
+      if (this.watcher !== watcher) throw new Error('watch dropped while connecting');
       this.retryDelay = RESYNC_MIN_DELAY_MS;
       this.store.noteReachable(true);
       if (reason !== 'start') log.info({ prefix: this.prefix, reason, revision: revision.toString() }, 're-read and re-watched');
     } catch (err) {
       if (this.closed) return;
-      if (isConnectionError(err)) this.store.noteReachable(false, (err as Error).message);
-      else log.warn({ prefix: this.prefix, err: (err as Error).message }, 'watch setup failed; retrying');
+      this.store.noteReachable(false, (err as Error).message);
+      if (!isConnectionError(err)) log.debug({ prefix: this.prefix, err: (err as Error).message }, 'watch setup failed; retrying');
       // Jittered exponential backoff, so a fleet does not re-read in lockstep after an etcd restart.
       const delay = this.retryDelay * (0.5 + Math.random() / 2);
       this.retryDelay = Math.min(this.retryDelay * 2, RESYNC_MAX_DELAY_MS);
       this.retryTimer = setTimeout(() => void this.sync('retry'), delay);
     } finally {
       this.syncing = false;
-      this.firstSync?.resolve();
+      this.firstSync?.();
       this.firstSync = undefined;
     }
   }
@@ -317,23 +323,25 @@ class PrefixWatch {
       if (this.watcher !== watcher) return;
       this.watcher = undefined;
       this.store.noteReachable(false, err?.message);
-      // The watch stream is down and etcd3's manager is idle: detaching now only unlists the watcher.
+      // etcd3's manager is idle while it reports a drop: detaching now only unlists the watcher.
       void this.drop(watcher, true);
       void this.sync('disconnected');
     });
     watcher.on('error', (err: Error) => {
       if (this.watcher !== watcher) return;
       this.watcher = undefined;
-      const compacted = /compact/i.test(err.message);
-      log.warn({ prefix: this.prefix, err: err.message }, compacted ? 'watch revision compacted; re-reading' : 'watch canceled by etcd; re-reading');
+      // etcd cancels a watch whose next revision was compacted away (a watcher that fell behind); etcd3 reports it
+      // as an 'error' without the compact revision, and forgets the watcher.
+      log.warn({ prefix: this.prefix, err: err.message }, 'etcd canceled the watch (compacted revision); re-reading');
       // etcd3 has already forgotten this watcher; cancelling it again would confuse its manager.
       void this.drop(watcher, false);
-      void this.sync(compacted ? 'compacted' : 'canceled');
+      void this.sync('canceled');
     });
   }
 
   private async drop(watcher: EtcdWatcher, cancel: boolean): Promise<void> {
-    watcher.removeAllListeners();
+    // Keep etcd3's own 'connected' bookkeeping listener until detached; ours go now.
+    for (const event of ['put', 'delete', 'disconnected', 'error']) watcher.removeAllListeners(event);
     // etcd3 emits 'error' on its watchers; an EventEmitter without an error listener would throw.
     watcher.on('error', () => {});
     if (!cancel) return;
