@@ -2,6 +2,7 @@
 // error of DESIGN §4, stream the upstream response, and run the log stages when the response is done.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import { MeshError, errorBody } from '../errors.js';
 import type { SnapshotHolder } from '../config/snapshot.js';
 import { forwardableResponseHeaders } from '../http/forward-headers.js';
@@ -95,6 +96,8 @@ function baseHeaders(x: Exchange): Record<string, string | string[]> {
 export function sendError(x: Exchange, err: MeshError): void {
   x.error = err;
   x.status = err.status;
+  // Refused before the trace phase (e.g. a malformed target): the error still gets an id to quote.
+  if (!x.requestId) x.requestId = randomUUID();
   const res = x.res;
   if (res.headersSent) {
     res.destroy();
