@@ -10,7 +10,7 @@ import type { Store, Watcher } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';
 import { EndpointSet } from './endpoints.js';
 import { parseNodes, rollout } from './node-status.js';
-import { ApplyConflictError, RemovalRefusedError, publishSnapshot, readHistory, readLive, rollbackSnapshot } from './publish.js';
+import { ApplyConflictError, RemovalRefusedError, SnapshotNotKeptError, publishSnapshot, readHistory, readLive, rollbackSnapshot } from './publish.js';
 import { diffConfigs } from './diff.js';
 
 const log = logger('registry');
@@ -145,6 +145,8 @@ export async function startRegistry(o: RegistryOptions): Promise<RegistryServer>
             ? new HttpError(409, 'apply_conflict', err.message)
             : err instanceof RemovalRefusedError
               ? new HttpError(409, 'removal_refused', err.message, { removed: err.removed })
+              : err instanceof SnapshotNotKeptError
+                ? new HttpError(404, 'not_kept', err.message)
               : err instanceof ConfigInvalidError
                 ? new HttpError(400, 'invalid_config', err.message, { errors: err.errors.map((x) => formatError(x)) })
                 : undefined;

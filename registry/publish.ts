@@ -41,6 +41,11 @@ export class RemovalRefusedError extends Error {
   }
 }
 
+/** The snapshot asked for is not among the kept ones (or there is nothing earlier to roll back to). */
+export class SnapshotNotKeptError extends Error {
+  override name = 'SnapshotNotKeptError';
+}
+
 export interface LiveSnapshot {
   /** The raw value of config/current, compared in the transaction. */
   text?: string;
@@ -144,7 +149,7 @@ export async function rollbackSnapshot(
       : history.find((r) => r.version < liveVersion && r.digest !== live.record?.digest);
   if (!target) {
     const kept = history.map((r) => r.version).join(', ') || 'none';
-    throw new Error(
+    throw new SnapshotNotKeptError(
       opts.version !== undefined ? `version ${opts.version} is not kept (kept: ${kept})` : `no earlier snapshot to roll back to (kept: ${kept})`,
     );
   }

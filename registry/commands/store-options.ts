@@ -1,0 +1,40 @@
+// The --etcd/--prefix options every registry command shares, and running a command against the store they name.
+import { Command } from 'commander';
+import { envOption } from '../../core/config/cli-options.js';
+import { UsageError } from '../../core/config/usage-error.js';
+import { EtcdStore, DEFAULT_PREFIX } from '../../core/store/etcd-store.js';
+import type { Store } from '../../core/store/store.js';
+
+export interface StoreFlags {
+  etcd?: string;
+  prefix: string;
+}
+
+export function addStoreOptions(command: Command): Command {
+  return command
+    .addOption(envOption('--etcd <endpoints>', 'MESHGATE_ETCD', 'etcd endpoints, comma-separated (http://127.0.0.1:2379)'))
+    .addOption(envOption('--prefix <prefix>', 'MESHGATE_PREFIX', 'etcd key prefix').default(DEFAULT_PREFIX));
+}
+
+/** Open the etcd store the flags name, run `work`, always close it (so the CLI exits). */
+export async function withStore<T>(flags: StoreFlags, work: (store: Store) => Promise<T>): Promise<T> {
+  if (!flags.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: this command talks to etcd');
+  if (!flags.prefix.endsWith('/')) throw new UsageError(`--prefix "${flags.prefix}" must end with "/"`);
+  let store: EtcdStore;
+  try {
+    store = new EtcdStore({ endpoints: flags.etcd, prefix: flags.prefix });
+  } catch (err) {
+    throw new UsageError(`--etcd "${flags.etcd}": ${(err as Error).message}`);
+  }
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** An operational failure (etcd down, conflict, refusal): one line on stderr, exit 1. */
+export function fail(command: string, message: string): void {
+  process.stderr.write(`meshgate ${command}: ${message}\n`);
+  process.exitCode = 1;
+}
