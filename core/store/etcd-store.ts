@@ -3,10 +3,9 @@
 import { Etcd3, isRecoverableError, type IKeyValue, type Lease as EtcdLease, type Namespace, type Watcher as EtcdWatcher } from 'etcd3';
 import { BrokenCircuitError, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry, type IBackoff } from 'cockatiel';
 import { client, registry } from '../telemetry/metrics.js';
-import { logger } from '../telemetry/log.js';
+import { logger, type Logger } from '../telemetry/log.js';
 import type { Lease, Store, StorePut, WatchEvent, Watcher } from './store.js';
 
-const log = logger('store');
 
 export const DEFAULT_PREFIX = '/meshgate/';
 const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
@@ -21,6 +20,8 @@ export interface EtcdStoreOptions {
   prefix?: string;
   /** Deadline of each unary etcd call; default 5 s (a black-holed etcd must not hang a caller). */
   requestTimeoutMs?: number;
+  /** Where the store logs; default the `store` component logger (a CLI passes a quieter one). */
+  log?: Logger;
 }
 
 /** Thrown when etcd cannot be reached; the message names the endpoints, so a CLI can print it as is. */
@@ -65,6 +66,7 @@ export function parseEndpoints(endpoints: string | string[]): string[] {
 export class EtcdStore implements Store {
   readonly prefix: string;
   readonly endpoints: string[];
+  readonly log: Logger;
   private readonly etcd: Etcd3;
   private readonly ns: Namespace;
   private readonly watches = new Set<PrefixWatch>();
@@ -75,6 +77,7 @@ export class EtcdStore implements Store {
   constructor(options: EtcdStoreOptions) {
     this.endpoints = parseEndpoints(options.endpoints);
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.log = options.log ?? logger('store');
     const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.etcd = new Etcd3({
       hosts: this.endpoints,
@@ -168,7 +171,7 @@ export class EtcdStore implements Store {
       this.leases.delete(lease);
       if (state !== 'alive' || this.closed) return;
       state = 'lost';
-      log.warn({ err: err.message, ttlSeconds }, 'etcd lease lost; its keys may be gone, owners re-register');
+      this.log.warn({ err: err.message, ttlSeconds }, 'etcd lease lost; its keys may be gone, owners re-register');
       for (const listener of listeners) listener();
     });
     this.leases.add(lease);
@@ -207,8 +210,8 @@ export class EtcdStore implements Store {
   noteReachable(reachable: boolean, reason?: string): void {
     if (reachable === this.isConnected || this.closed) return;
     this.isConnected = reachable;
-    if (reachable) log.info({ endpoints: this.endpoints }, 'etcd reachable again');
-    else log.warn({ endpoints: this.endpoints, reason }, 'etcd unreachable; serving what is held until it answers');
+    if (reachable) this.log.info({ endpoints: this.endpoints }, 'etcd reachable again');
+    else this.log.warn({ endpoints: this.endpoints, reason }, 'etcd unreachable; serving what is held until it answers');
   }
 
   private async call<T>(operation: () => Promise<T>): Promise<T> {
@@ -294,11 +297,11 @@ class PrefixWatch {
       if (this.watcher !== watcher) throw new Error('watch dropped while connecting');
       this.retryDelay = RESYNC_MIN_DELAY_MS;
       this.store.noteReachable(true);
-      if (reason !== 'start') log.info({ prefix: this.prefix, reason, revision: revision.toString() }, 're-read and re-watched');
+      if (reason !== 'start') this.store.log.info({ prefix: this.prefix, reason, revision: revision.toString() }, 're-read and re-watched');
     } catch (err) {
       if (this.closed) return;
       this.store.noteReachable(false, (err as Error).message);
-      if (!isConnectionError(err)) log.debug({ prefix: this.prefix, err: (err as Error).message }, 'watch setup failed; retrying');
+      if (!isConnectionError(err)) this.store.log.debug({ prefix: this.prefix, err: (err as Error).message }, 'watch setup failed; retrying');
       // Jittered exponential backoff, so a fleet does not re-read in lockstep after an etcd restart.
       const delay = this.retryDelay * (0.5 + Math.random() / 2);
       this.retryDelay = Math.min(this.retryDelay * 2, RESYNC_MAX_DELAY_MS);
@@ -332,7 +335,7 @@ class PrefixWatch {
       this.watcher = undefined;
       // etcd cancels a watch whose next revision was compacted away (a watcher that fell behind); etcd3 reports it
       // as an 'error' without the compact revision, and forgets the watcher.
-      log.warn({ prefix: this.prefix, err: err.message }, 'etcd canceled the watch (compacted revision); re-reading');
+      this.store.log.warn({ prefix: this.prefix, err: err.message }, 'etcd canceled the watch (compacted revision); re-reading');
       // etcd3 has already forgotten this watcher; cancelling it again would confuse its manager.
       void this.drop(watcher, false);
       void this.sync('canceled');

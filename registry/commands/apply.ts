@@ -28,7 +28,7 @@ export function applyCommand(): Command {
   ).action(async (file: string, opts: ApplyFlags) => {
     const config = await readValidConfig(file);
     if (!config) return;
-    await withStore(opts, async (store) => {
+    await withStore('apply', opts, async (store) => {
       const live = await readLive(store);
       try {
         const result = await publishSnapshot(store, config, {

@@ -15,7 +15,7 @@ export function diffCommand(): Command {
   ).action(async (file: string, opts: StoreFlags & { exitCode?: boolean }) => {
     const config = await readValidConfig(file);
     if (!config) return;
-    await withStore(opts, async (store) => {
+    await withStore('diff', opts, async (store) => {
       const live = await readLive(store);
       const diff = diffConfigs(live.record?.config, config);
       const base = live.record ? `live version ${live.record.version}` : 'nothing applied yet';

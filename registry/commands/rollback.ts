@@ -12,7 +12,7 @@ export function rollbackCommand(): Command {
       .option('-m, --message <text>', 'why (default "rollback to version N")')
       .addOption(envOption('--author <name>', 'MESHGATE_AUTHOR', 'who (default user@host)')),
   ).action(async (version: number | undefined, opts: StoreFlags & { message?: string; author?: string }) => {
-    await withStore(opts, async (store) => {
+    await withStore('rollback', opts, async (store) => {
       try {
         const result = await rollbackSnapshot(store, { version, message: opts.message, author: opts.author });
         process.stdout.write(`rolled back: version ${result.version} serves the config of version ${result.restored} (${result.digest.slice(0, 19)}…)\n`);

@@ -109,7 +109,7 @@ export function statusCommand(): Command {
       if (flags.wait !== undefined) return waitOnRegistry(flags);
       return print(await fetchRollout(flags.registry), flags.json);
     }
-    await withStore(flags, async (store) => {
+    await withStore('status', flags, async (store) => {
       if (flags.wait !== undefined) return waitOnStore(store, flags);
       const [live, nodes] = await Promise.all([readLive(store), store.getPrefix(NODES_PREFIX)]);
       const list: NodeRecord[] = parseNodes(nodes);

@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { envOption } from '../../core/config/cli-options.js';
 import { UsageError } from '../../core/config/usage-error.js';
-import { EtcdStore, DEFAULT_PREFIX } from '../../core/store/etcd-store.js';
+import { EtcdStore, DEFAULT_PREFIX, StoreUnavailableError } from '../../core/store/etcd-store.js';
+import { logger } from '../../core/telemetry/log.js';
 import type { Store } from '../../core/store/store.js';
 
 export interface StoreFlags {
@@ -16,18 +17,27 @@ export function addStoreOptions(command: Command): Command {
     .addOption(envOption('--prefix <prefix>', 'MESHGATE_PREFIX', 'etcd key prefix').default(DEFAULT_PREFIX));
 }
 
-/** Open the etcd store the flags name, run `work`, always close it (so the CLI exits). */
-export async function withStore<T>(flags: StoreFlags, work: (store: Store) => Promise<T>): Promise<T> {
+/**
+ * Open the etcd store the flags name, run `work`, always close it (so the CLI exits). An unreachable etcd is one
+ * line on stderr and exit 1; the store's own warnings stay off stdout, which carries the command's output.
+ */
+export async function withStore<T>(command: string, flags: StoreFlags, work: (store: Store) => Promise<T>): Promise<T | undefined> {
   if (!flags.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: this command talks to etcd');
   if (!flags.prefix.endsWith('/')) throw new UsageError(`--prefix "${flags.prefix}" must end with "/"`);
   let store: EtcdStore;
   try {
-    store = new EtcdStore({ endpoints: flags.etcd, prefix: flags.prefix });
+    const log = logger('store');
+    log.level = 'error';
+    store = new EtcdStore({ endpoints: flags.etcd, prefix: flags.prefix, log });
   } catch (err) {
     throw new UsageError(`--etcd "${flags.etcd}": ${(err as Error).message}`);
   }
   try {
     return await work(store);
+  } catch (err) {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    fail(command, err.message);
+    return undefined;
   } finally {
     await store.close();
   }
