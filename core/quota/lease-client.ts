@@ -9,7 +9,7 @@
 // Batch size: min(share, demand), at least 1, where
 //   share  = remaining / (4 × live nodes)  — a node never holds more than its slice of what is left, so batches
 //            shrink geometrically towards 1 as the window runs out and every node keeps getting tokens;
-//   demand = 2 × the tokens this node spent per `horizonMs` (capped by the time left in the window) — a quiet
+//   demand = 2 × the requests this node saw per `horizonMs` (capped by the time left in the window) — a quiet
 //            node leases little, a busy one doubles per refill (slow start), so unspent leases at the window's end
 //            stay small.
 // The store never grants more than `limit` per window, so the fleet cannot over-admit; what it may under-admit is
@@ -72,6 +72,8 @@ export class QuotaOutcome {
   retryAfterMs = 0;
   /** True when the token came from a lease (refundable). */
   leased = false;
+  /** The store window (epoch ms on the store's clock) the token belongs to; -1 when not from a lease. */
+  windowStartMs = -1;
 }
 
 /** A global policy compiled once per chain: ids, shapes and metric children. */
@@ -101,8 +103,8 @@ class Lease {
   remaining = -1;
   refill: Promise<void> | undefined = undefined;
   waiting = 0;
-  /** Tokens spent since the last lease request, and when that request went out. */
-  spent = 0;
+  /** Requests seen (admitted or refused) since the last lease request, and when that request went out. */
+  demand = 0;
   requestedAt = 0;
   lastBatch = 0;
 }
@@ -198,6 +200,7 @@ export class LeaseClient extends EventEmitter {
     const id = policy.prefix + key;
     let lease = this.leases.get(id);
     if (!lease) this.leases.set(id, (lease = new Lease()));
+    lease.demand++;
     if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease);
     if (lease.tokens > 0) return this.spend(policy, key, lease, now, this.scratch);
     if (lease.remaining === 0) return this.exhausted(policy, lease, now, this.scratch);
@@ -210,7 +213,6 @@ export class LeaseClient extends EventEmitter {
     const lease = this.leases.peek(policy.prefix + key);
     if (lease && this.now() < lease.expiresAt) {
       lease.tokens++;
-      if (lease.spent > 0) lease.spent--;
     }
   }
 
@@ -241,7 +243,6 @@ export class LeaseClient extends EventEmitter {
 
   private spend(policy: GlobalPolicy, key: string, lease: Lease, now: number, out: QuotaOutcome): QuotaOutcome {
     lease.tokens--;
-    lease.spent++;
     // Refill ahead: while a quarter of the last batch is left, so the next requests rarely find the lease empty.
     if (lease.refill === undefined && lease.remaining !== 0 && lease.tokens <= Math.ceil(lease.lastBatch / 4) && this.stateValue === 'ok') {
       this.startRefill(policy, key, lease, now);
@@ -252,6 +253,7 @@ export class LeaseClient extends EventEmitter {
     out.resetMs = lease.expiresAt - now;
     out.retryAfterMs = 0;
     out.leased = true;
+    out.windowStartMs = lease.windowStart;
     return out;
   }
 
@@ -262,11 +264,13 @@ export class LeaseClient extends EventEmitter {
     out.resetMs = lease.expiresAt - now;
     out.retryAfterMs = lease.expiresAt - now;
     out.leased = false;
+    out.windowStartMs = lease.windowStart;
     return out;
   }
 
   private fallbackDecision(policy: GlobalPolicy, id: string, now: number, out: QuotaOutcome): QuotaOutcome {
     out.leased = false;
+    out.windowStartMs = -1;
     if (policy.failureMode === 'closed') {
       policy.decisions.unavailable.inc();
       out.decision = 'unavailable';
@@ -327,9 +331,10 @@ export class LeaseClient extends EventEmitter {
     const remaining = known ? lease.remaining : policy.limit;
     const share = Math.floor(remaining / (4 * nodes));
     let demand = 1;
-    if (lease.requestedAt > 0 && lease.spent > 0) {
+    if (lease.requestedAt > 0 && lease.demand > 0) {
+      // Requests refused in an exhausted window count too: the next window starts at the rate they came in.
       const elapsed = Math.max(now - lease.requestedAt, this.horizonMs);
-      const perHorizon = (lease.spent * this.horizonMs) / elapsed;
+      const perHorizon = (lease.demand * this.horizonMs) / elapsed;
       const timeLeft = known ? lease.expiresAt - now : policy.windowMs;
       demand = Math.ceil(2 * perHorizon * Math.min(1, timeLeft / this.horizonMs));
     }
@@ -338,7 +343,7 @@ export class LeaseClient extends EventEmitter {
 
   private startRefill(policy: GlobalPolicy, key: string, lease: Lease, now: number): void {
     const requested = Math.min(policy.limit, this.batchSize(policy, lease, now) + lease.waiting);
-    lease.spent = 0;
+    lease.demand = 0;
     lease.requestedAt = now;
     const sentAt = now;
     this.stats.leaseRequests++;
