@@ -5,7 +5,6 @@ import type { Command } from 'commander';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { ConfigInvalidError } from '../core/config/load.js';
-import { up } from './up.js';
 
 export function registerUp(program: Command): void {
   program
@@ -27,6 +26,8 @@ export function registerUp(program: Command): void {
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'development certificate and last-known-good config').default('.meshgate'))
     .option('--no-watch', 'do not reload the config file on change')
     .action(async (opts) => {
+      // Loaded on use: `meshgate <other subcommand>` does not pay for the whole mesh's imports.
+      const { up } = await import('./up.js');
       let mesh;
       try {
         mesh = await up({ ...opts, config: resolve(opts.config), stateDir: resolve(opts.stateDir) });

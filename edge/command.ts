@@ -3,11 +3,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
-import { openStore } from '../core/store/open-store.js';
-import { initTracing } from '../core/telemetry/tracing.js';
 import { logger } from '../core/telemetry/log.js';
-import { EndpointSet } from '../registry/endpoints.js';
-import { startEdge } from './main.js';
 
 export function registerEdge(program: Command): void {
   program
@@ -27,6 +23,13 @@ export function registerEdge(program: Command): void {
     .action(async (opts) => {
       if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the edge reads routes and endpoints from etcd');
       if (Boolean(opts.cert) !== Boolean(opts.key)) throw new UsageError('--cert and --key go together');
+      // Loaded on use, after the flags are checked: a usage error starts nothing and loads little.
+      const [{ startEdge }, { EndpointSet }, { openStore }, { initTracing }] = await Promise.all([
+        import('./main.js'),
+        import('../registry/endpoints.js'),
+        import('../core/store/open-store.js'),
+        import('../core/telemetry/tracing.js'),
+      ]);
       initTracing({ serviceName: 'meshgate-edge' });
       const store = openStore({ etcd: opts.etcd, prefix: opts.prefix });
       const endpoints = await EndpointSet.watch(store);

@@ -3,11 +3,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { envOption, parseHostPort, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
-import { openStore } from '../core/store/open-store.js';
-import { initTracing } from '../core/telemetry/tracing.js';
-import { EndpointSet, registerEndpoint } from '../registry/endpoints.js';
 import { onSignals } from '../edge/command.js';
-import { startSidecar } from './main.js';
 
 export function registerSidecar(program: Command): void {
   program
@@ -30,6 +26,13 @@ export function registerSidecar(program: Command): void {
       if (!opts.service) throw new UsageError('--service (or MESHGATE_SERVICE) is required');
       if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(opts.service)) throw new UsageError(`--service "${opts.service}" is not a DNS-label name`);
       if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the sidecar reads routes, keys and revocations from etcd');
+      // Loaded on use, after the flags are checked: a usage error starts nothing and loads little.
+      const [{ startSidecar }, { EndpointSet, registerEndpoint }, { openStore }, { initTracing }] = await Promise.all([
+        import('./main.js'),
+        import('../registry/endpoints.js'),
+        import('../core/store/open-store.js'),
+        import('../core/telemetry/tracing.js'),
+      ]);
       initTracing({ serviceName: `meshgate-sidecar-${opts.service}` });
       const store = openStore({ etcd: opts.etcd, prefix: opts.prefix });
       const endpoints = await EndpointSet.watch(store);
