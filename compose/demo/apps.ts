@@ -15,9 +15,9 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function serve(host: string, handler: http.RequestListener): Promise<DemoApp> {
+async function serve(host: string, handler: http.RequestListener, listenPort = 0): Promise<DemoApp> {
   const server = http.createServer({ keepAliveTimeout: 65_000 }, handler);
-  const port = await listen(server, 0, host);
+  const port = await listen(server, listenPort, host);
   return {
     port,
     close: () =>
@@ -29,7 +29,7 @@ async function serve(host: string, handler: http.RequestListener): Promise<DemoA
 }
 
 /** Answers with JSON describing the request it received (method, path, query, headers). */
-export function startEcho(host = '127.0.0.1'): Promise<DemoApp> {
+export function startEcho(host = '127.0.0.1', port = 0): Promise<DemoApp> {
   return serve(host, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://echo');
     const chunks: Buffer[] = [];
@@ -48,7 +48,7 @@ export function startEcho(host = '127.0.0.1'): Promise<DemoApp> {
         bodyBytes: size,
       }),
     );
-  });
+  }, port);
 }
 
 const ITEMS = [
@@ -56,19 +56,19 @@ const ITEMS = [
   { sku: 'cup-07', name: 'Porcelain cup', stock: 7 },
 ];
 
-export function startInventory(host = '127.0.0.1'): Promise<DemoApp> {
+export function startInventory(host = '127.0.0.1', port = 0): Promise<DemoApp> {
   return serve(host, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/items' || path === '/') return json(res, 200, { service: 'inventory', items: ITEMS, subject: req.headers['x-auth-subject'] });
     json(res, 404, { error: 'not found' });
-  });
+  }, port);
 }
 
 /** The headers an app passes on so the mesh keeps one trace, one request id and one deadline. */
 const PROPAGATE = ['authorization', 'traceparent', 'tracestate', 'x-request-id', 'x-request-timeout-ms'];
 
 /** Orders calls inventory through `outbound()` (its sidecar's outbound listener, host:port). */
-export function startOrders(outbound: () => string, host = '127.0.0.1'): Promise<DemoApp> {
+export function startOrders(outbound: () => string, host = '127.0.0.1', port = 0): Promise<DemoApp> {
   return serve(host, async (req, res) => {
     const headers: Record<string, string> = {};
     for (const name of PROPAGATE) {
@@ -88,5 +88,5 @@ export function startOrders(outbound: () => string, host = '127.0.0.1'): Promise
     } catch (err) {
       json(res, 502, { service: 'orders', error: (err as Error).message });
     }
-  });
+  }, port);
 }
