@@ -9,7 +9,14 @@ import { NodeRuntime } from '../core/node/runtime.js';
 import { answerClientErrors, closeGracefully, listen, serverOptions } from '../core/http/serve.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
 import { compose } from '../core/upstream/upstream.js';
-import { roundRobin } from '../core/upstream/balance.js';
+import { balance } from '../core/upstream/balance.js';
+import { BreakerSet, circuitBreaker } from '../core/upstream/breaker.js';
+import { retry } from '../core/upstream/retry.js';
+import { RetryBudgets } from '../core/upstream/retry-budget.js';
+import { OutlierDetector, outlierDetection } from '../core/upstream/outlier.js';
+import { HealthChecks } from '../core/upstream/health-check.js';
+import { poolLimit } from '../core/upstream/pool-limit.js';
+import { deadline } from '../core/upstream/deadline.js';
 import type { EndpointSource } from '../core/upstream/endpoints.js';
 import type { Store } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';
@@ -46,7 +53,9 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   const log = logger('edge');
   const host = o.host ?? '127.0.0.1';
   const nodeId = o.nodeId ?? `edge-${randomUUID().slice(0, 8)}`;
+  const breakers = new BreakerSet('edge');
   const runtime = new NodeRuntime({
+    configDetail: () => ({ breakers: breakers.states() }),
     store: o.store,
     role: 'edge',
     nodeId,
@@ -57,9 +66,16 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   await runtime.start();
 
   const pools = new PoolSet();
+  const outliers = new OutlierDetector('edge');
+  const health = new HealthChecks({ snapshot: () => runtime.holder.current, endpoints: o.endpoints, pools });
   const upstream = compose(
     [
-      roundRobin(o.endpoints), // one of the service's sidecars
+      circuitBreaker(breakers), // a failing service gets 503 breaker_open at once, not more load (opossum, per service)
+      retry({ budgets: new RetryBudgets('edge') }), // safe replays only, within the service's budget, jittered, inside the deadline
+      balance({ endpoints: o.endpoints, filters: [outliers, health] }), // P2C-EWMA over usable sidecars; a retry goes elsewhere
+      poolLimit('edge'), // a full pool and queue answer 503 overloaded instead of queueing without bound
+      outlierDetection(outliers, o.endpoints), // consecutive failures eject that sidecar for a growing interval
+      deadline(), // per-try timeout within the remaining budget, told to the next hop in x-request-timeout-ms
     ],
     poolUpstream(pools),
   );

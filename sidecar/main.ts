@@ -10,7 +10,14 @@ import { NodeRuntime } from '../core/node/runtime.js';
 import { answerClientErrors, closeGracefully, listen, serverOptions } from '../core/http/serve.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
 import { compose, type Upstream } from '../core/upstream/upstream.js';
-import { roundRobin } from '../core/upstream/balance.js';
+import { balance } from '../core/upstream/balance.js';
+import { BreakerSet, circuitBreaker } from '../core/upstream/breaker.js';
+import { retry } from '../core/upstream/retry.js';
+import { RetryBudgets } from '../core/upstream/retry-budget.js';
+import { OutlierDetector, outlierDetection } from '../core/upstream/outlier.js';
+import { HealthChecks } from '../core/upstream/health-check.js';
+import { poolLimit } from '../core/upstream/pool-limit.js';
+import { deadline } from '../core/upstream/deadline.js';
 import type { EndpointSource } from '../core/upstream/endpoints.js';
 import type { Store } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';
@@ -68,7 +75,9 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
     quotaAddress: o.quotaAddress,
     liveNodes: (service) => Math.max(1, o.endpoints.list(service).length),
   });
+  const breakers = new BreakerSet('sidecar-outbound');
   const runtime = new NodeRuntime({
+    configDetail: () => ({ breakers: breakers.states() }),
     store: o.store,
     role: 'sidecar',
     nodeId,
@@ -89,6 +98,8 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
         x.attempts++;
         return next(x);
       },
+      poolLimit('sidecar-inbound'), // the service's own pool limits protect its app too: 503 overloaded, no unbounded queue
+      deadline(), // the app is told the budget left (x-request-timeout-ms) and the try is cut at the deadline
     ],
     poolUpstream(appPools),
   );
@@ -105,13 +116,20 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   inboundEngine.attach(runtime.holder);
 
   const meshPools = new PoolSet();
+  const outliers = new OutlierDetector('sidecar-outbound');
+  const health = new HealthChecks({ snapshot: () => runtime.holder.current, endpoints: o.endpoints, pools: meshPools });
   const outboundDeps: OutboundDeps = {
     tier: 'sidecar-outbound',
     accessLog,
     trustRequestId: true,
     upstream: compose(
       [
-        roundRobin(o.endpoints), // one of the target service's sidecars
+        circuitBreaker(breakers), // a failing service gets 503 breaker_open at once, not more load (opossum, per service)
+        retry({ budgets: new RetryBudgets('sidecar-outbound') }), // safe replays only, within the budget, jittered, inside the deadline
+        balance({ endpoints: o.endpoints, filters: [outliers, health] }), // P2C-EWMA over the target's usable sidecars; a retry goes elsewhere
+        poolLimit('sidecar-outbound'), // a full pool and queue answer 503 overloaded instead of queueing without bound
+        outlierDetection(outliers, o.endpoints), // consecutive failures eject that sidecar for a growing interval
+        deadline(), // per-try timeout within the remaining budget, told to the next hop in x-request-timeout-ms
       ],
       poolUpstream(meshPools),
     ),

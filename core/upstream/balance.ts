@@ -1,19 +1,109 @@
-// Endpoint choice for a service: round robin over the service's live endpoints (the resilience work adds
-// power-of-two-choices on outstanding requests weighted by EWMA latency).
+// Endpoint choice for a service: power-of-two-choices on outstanding requests weighted by EWMA latency
+// (Finagle/Linkerd's P2C-EWMA), or round robin when the service says `loadBalancer: round-robin`.
+// Ejected (outlier) and failing (health check) endpoints are skipped; a retry avoids the endpoint just tried.
 import { MeshError } from '../errors.js';
 import type { EndpointSource } from './endpoints.js';
 import { endpointsOf } from './endpoints.js';
 import type { Layer } from './upstream.js';
 
-export function roundRobin(discovered: EndpointSource): Layer {
+/** Anything that can rule an endpoint out for now (outlier ejection, failed active health checks). */
+export interface EndpointFilter {
+  excluded(address: string): boolean;
+}
+
+export interface BalanceOptions {
+  endpoints: EndpointSource;
+  filters?: EndpointFilter[];
+  random?: () => number;
+  now?: () => number;
+  /** EWMA decay time constant (ms). */
+  decayMs?: number;
+}
+
+/** What P2C weighs: requests in flight and a latency average that decays with time. */
+export class EndpointLoad {
+  outstanding = 0;
+  ewmaMs: number;
+  private stampedAt: number;
+
+  constructor(now: number, initialMs: number) {
+    this.ewmaMs = initialMs;
+    this.stampedAt = now;
+  }
+
+  observe(rttMs: number, now: number, decayMs: number): void {
+    const w = Math.exp(-Math.max(0, now - this.stampedAt) / decayMs);
+    this.ewmaMs = this.ewmaMs * w + rttMs * (1 - w);
+    this.stampedAt = now;
+  }
+
+  /** Lower is better: the expected wait if we add one more request. */
+  score(): number {
+    return (this.outstanding + 1) * this.ewmaMs;
+  }
+}
+
+const INITIAL_EWMA_MS = 1;
+
+export function balance(o: BalanceOptions): Layer {
+  const random = o.random ?? Math.random;
+  const now = o.now ?? (() => performance.now());
+  const decayMs = o.decayMs ?? 10_000;
+  const filters = o.filters ?? [];
+  const loads = new Map<string, EndpointLoad>();
   const cursors = new Map<string, number>();
+  const scratch: string[] = [];
+
+  const loadOf = (address: string): EndpointLoad => {
+    let load = loads.get(address);
+    if (!load) loads.set(address, (load = new EndpointLoad(now(), INITIAL_EWMA_MS)));
+    return load;
+  };
+  const usable = (address: string): boolean => {
+    for (const f of filters) if (f.excluded(address)) return false;
+    return true;
+  };
+
+  /** The candidates: usable ones, minus the one just tried (on a retry); never empty when the list is not. */
+  const candidates = (list: readonly string[], avoid: string): readonly string[] => {
+    scratch.length = 0;
+    for (const a of list) if (a !== avoid && usable(a)) scratch.push(a);
+    if (scratch.length === list.length) return list;
+    if (scratch.length) return scratch;
+    for (const a of list) if (usable(a)) scratch.push(a);
+    // Every endpoint ruled out: try them all rather than none (Envoy's panic mode).
+    return scratch.length ? scratch : list;
+  };
+
+  const pickP2C = (list: readonly string[]): string => {
+    if (list.length === 1) return list[0];
+    const i = Math.floor(random() * list.length);
+    let j = Math.floor(random() * (list.length - 1));
+    if (j >= i) j++;
+    return loadOf(list[i]).score() <= loadOf(list[j]).score() ? list[i] : list[j];
+  };
+
+  const pickRoundRobin = (service: string, list: readonly string[]): string => {
+    const i = (cursors.get(service) ?? 0) % list.length;
+    cursors.set(service, i + 1);
+    return list[i];
+  };
+
   return (next) => (x) => {
-    const list = endpointsOf(x.snapshot, discovered, x.service);
+    const list = endpointsOf(x.snapshot, o.endpoints, x.service);
     if (list.length === 0) return Promise.reject(new MeshError('no_endpoint', `No endpoint serves "${x.service}".`));
-    const i = (cursors.get(x.service) ?? 0) % list.length;
-    cursors.set(x.service, i + 1);
-    x.upstreamAddress = list[i];
+    const pool = candidates(list, x.attempts > 0 ? x.upstreamAddress : '');
+    const roundRobin = x.snapshot?.services.get(x.service)?.loadBalancer === 'round-robin';
+    const address = roundRobin ? pickRoundRobin(x.service, pool) : pickP2C(pool);
+    x.upstreamAddress = address;
     x.attempts++;
-    return next(x);
+    const load = loadOf(address);
+    load.outstanding++;
+    const started = now();
+    return next(x).finally(() => {
+      load.outstanding--;
+      const t = now();
+      load.observe(t - started, t, decayMs);
+    });
   };
 }

@@ -2,28 +2,33 @@
 import { Pool } from 'undici';
 import type { Readable } from 'node:stream';
 import type { Exchange } from '../pipeline/exchange.js';
+import { parseDuration } from '../config/duration.js';
+import type { ServiceConfig } from '../config/schema.js';
 import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 
 export interface PoolOptions {
-  /** Max connections per origin (undici queues beyond; the pool-limit layer caps the queue). */
+  /** Max connections per origin unless the service's connectionPool says otherwise. */
   connections?: number;
   keepAliveTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
 
+
 export class PoolSet {
   private readonly pools = new Map<string, Pool>();
+  private readonly closers = new Set<() => void>();
 
   constructor(private readonly options: PoolOptions = {}) {}
 
-  /** `address` is host:port. */
-  get(address: string): Pool {
+  /** `address` is host:port; the service's connectionPool and connect timeout apply when the pool is created. */
+  get(address: string, service?: ServiceConfig): Pool {
     let pool = this.pools.get(address);
     if (!pool) {
+      const connect = service?.timeouts?.connect;
       pool = new Pool(`http://${address}`, {
-        connections: this.options.connections ?? 128,
+        connections: service?.connectionPool?.maxConnections ?? this.options.connections ?? 128,
         keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 30_000,
-        connect: { timeout: this.options.connectTimeoutMs ?? 2_000 },
+        connect: { timeout: connect ? parseDuration(connect) : (this.options.connectTimeoutMs ?? 2_000) },
         pipelining: 1,
       });
       this.pools.set(address, pool);
@@ -37,13 +42,25 @@ export class PoolSet {
     return stats ? stats.pending + stats.running : 0;
   }
 
+  /** Work that lives as long as the pools (health checks) stops when they close. */
+  onClose(stop: () => void): void {
+    this.closers.add(stop);
+  }
+
   async close(): Promise<void> {
+    for (const stop of this.closers) stop();
+    this.closers.clear();
     await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => p.destroy())));
     this.pools.clear();
   }
 }
 
-function requestBody(x: Exchange): Readable | null {
+/** Request bodies the retry layer read into memory (within its size limit) so a retry can send them again. */
+export const bufferedBodies = new WeakMap<Exchange, Buffer>();
+
+function requestBody(x: Exchange): Readable | Buffer | null {
+  const buffered = bufferedBodies.get(x);
+  if (buffered) return buffered;
   const h = x.req.headers;
   return h['content-length'] !== undefined && h['content-length'] !== '0'
     ? x.req
@@ -62,8 +79,9 @@ export function poolUpstream(pools: PoolSet): Upstream {
     const perTry = (x.notes.get('perTryTimeoutMs') as number | undefined) ?? Infinity;
     const limit = Math.min(remaining, perTry);
     const timeout = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 300_000;
+    const address = x.upstreamAddress;
     try {
-      const { statusCode, headers, body } = await pools.get(x.upstreamAddress).request({
+      const { statusCode, headers, body } = await pools.get(address, x.snapshot?.services.get(x.service)).request({
         path: x.upstreamPath + x.query,
         method: x.method as 'GET',
         headers: x.upstreamHeaders,
@@ -73,7 +91,7 @@ export function poolUpstream(pools: PoolSet): Upstream {
       });
       return { status: statusCode, headers, body };
     } catch (err) {
-      throw upstreamError(err);
+      throw upstreamError(err, address);
     }
   };
 }

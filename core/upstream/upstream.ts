@@ -1,7 +1,7 @@
 // The Upstream type: one call to a chosen origin. Deadline, retry, breaker and balance are layers around it.
 import type { Readable } from 'node:stream';
 import { errors as undiciErrors } from 'undici';
-import { MeshError } from '../errors.js';
+import { MeshError, type ErrorCode } from '../errors.js';
 import type { Exchange, HeaderValue } from '../pipeline/exchange.js';
 
 export interface UpstreamResponse {
@@ -22,18 +22,61 @@ export function compose(layers: Layer[], innermost: Upstream): Upstream {
   return upstream;
 }
 
+/** How one try failed, as the retry, breaker and outlier layers classify it. */
+export type FailureKind = 'connect' | 'reset' | 'timeout' | 'other';
+
+/** A failed try: the client-facing MeshError plus what the layers need to decide (retry? eject?). */
+export class UpstreamFailure extends MeshError {
+  constructor(
+    code: ErrorCode,
+    message: string | undefined,
+    readonly kind: FailureKind,
+    readonly address: string,
+  ) {
+    super(code, message);
+  }
+}
+
 /** Did the request provably never reach the upstream (safe to retry any method)? */
 export function neverSent(err: unknown): boolean {
+  if (err instanceof UpstreamFailure) return err.kind === 'connect';
   const code = (err as { code?: string })?.code;
   return code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH';
 }
 
-/** Map an undici/network error to the mesh error a client sees. */
-export function upstreamError(err: unknown): MeshError {
-  if (err instanceof MeshError) return err;
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError)
-    return new MeshError('deadline_exceeded');
+function failureKind(err: unknown): FailureKind {
+  if (neverSent(err)) return 'connect';
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) return 'timeout';
   const name = (err as Error)?.name;
-  if (name === 'TimeoutError' || name === 'AbortError') return new MeshError('deadline_exceeded');
-  return new MeshError('upstream_failed', neverSent(err) ? 'The upstream refused the connection.' : 'The upstream failed to answer.');
+  if (name === 'TimeoutError' || name === 'AbortError') return 'timeout';
+  const code = (err as { code?: string })?.code;
+  if (err instanceof undiciErrors.SocketError || code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET') return 'reset';
+  return 'other';
+}
+
+/** Map an undici/network error to the mesh error a client sees, keeping how it failed for the layers. */
+export function upstreamError(err: unknown, address = ''): MeshError {
+  if (err instanceof MeshError) return err;
+  const kind = failureKind(err);
+  if (kind === 'timeout') return new UpstreamFailure('deadline_exceeded', undefined, kind, address);
+  const message = kind === 'connect' ? 'The upstream refused the connection.' : 'The upstream failed to answer.';
+  return new UpstreamFailure('upstream_failed', message, kind, address);
+}
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same intended effect. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT.has(method);
+}
+
+/** A try that failed the way a gateway sees failure: an error, or a 5xx answer. */
+export function isGatewayError(status: number): boolean {
+  return status === 502 || status === 503 || status === 504;
+}
+
+/** Throw away a response we will not forward (retried or breaker-failed), reusing the connection when small. */
+export function discard(response: UpstreamResponse): void {
+  const body = response.body as Readable & { dump?: (o: { limit: number }) => Promise<void> };
+  if (body.dump) body.dump({ limit: 64 * 1024 }).catch(() => {});
+  else body.destroy();
 }
