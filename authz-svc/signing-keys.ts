@@ -159,6 +159,11 @@ export class SigningKeys {
     return next.kid;
   }
 
+  /** Drop a retired key from the JWKS at once (it was revoked as compromised). The active key cannot be forgotten. */
+  forget(kid: string): void {
+    this.retired = this.retired.filter((k) => k.kid !== kid);
+  }
+
   /** Stop renewing; published records stay until their leases end (tokens already issued keep verifying). */
   async close(): Promise<void> {
     if (this.renewTimer) clearInterval(this.renewTimer);

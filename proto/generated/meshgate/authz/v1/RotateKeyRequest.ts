@@ -1,0 +1,8 @@
+// Original file: proto/authz.proto
+
+
+export interface RotateKeyRequest {
+}
+
+export interface RotateKeyRequest__Output {
+}
