@@ -36,6 +36,7 @@ import {
   quotaLeases,
   quotaWaitSeconds,
   trackKeys,
+  type CountChild,
   type DecisionOutcome,
 } from './quota-metrics.js';
 
@@ -84,7 +85,7 @@ export interface GlobalPolicy {
   readonly failureMode: 'open' | 'closed';
   /** Prefix of this policy's lease and fallback-bucket keys (short, stable across reloads). */
   readonly prefix: string;
-  readonly decisions: Record<DecisionOutcome, client.Counter.Internal>;
+  readonly decisions: Record<DecisionOutcome, CountChild>;
   readonly leasesGranted: client.Counter.Internal;
   readonly leasesExhausted: client.Counter.Internal;
   readonly leasesFailed: client.Counter.Internal;
@@ -127,8 +128,8 @@ export class LeaseClient extends EventEmitter {
   private readonly log = logger('quota-lease');
   private readonly scratch = new QuotaOutcome();
   private readonly bucket = new BucketResult();
-  private readonly checks: client.Counter.Internal;
-  private readonly waitsCounter: client.Counter.Internal;
+  private readonly checks: CountChild;
+  private readonly waitsCounter: CountChild;
   private readonly waitSeconds: client.Histogram.Internal<'service'>;
   private readonly policies = new Map<string, GlobalPolicy>();
   private stateValue: LeaseState = 'ok';
@@ -145,7 +146,7 @@ export class LeaseClient extends EventEmitter {
     this.service = options.service;
     this.liveNodes = options.liveNodes ?? (() => 1);
     this.now = options.now ?? (() => performance.now());
-    this.leases = new LRUCache<string, Lease>({ max: options.maxKeys ?? 100_000 });
+    this.leases = new LRUCache<string, Lease>({ maxSize: options.maxKeys ?? 100_000, sizeCalculation: () => 1 });
     this.fallback = new TokenBuckets({ maxKeys: options.maxKeys ?? 100_000 });
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 250;
     this.probeIntervalMs = options.probeIntervalMs ?? 1000;
@@ -157,7 +158,11 @@ export class LeaseClient extends EventEmitter {
     trackKeys(`leases:${this.service}`, this.leases);
     trackKeys(`fallback:${this.service}`, this.fallback);
     quotaFallback.set({ service: this.service }, 0);
-    if (this.backend.target === 'none') this.degrade('no quota-svc configured', false);
+    if (this.backend.target === 'none') {
+      // No quota-svc: global policies (if any route has one) run on their failure mode; said once in compile().
+      this.stateValue = 'degraded';
+      this.lastError = 'no quota-svc configured (MESHGATE_QUOTA)';
+    }
   }
 
   get state(): LeaseState {
@@ -169,7 +174,11 @@ export class LeaseClient extends EventEmitter {
     const prefix = bucketPrefix(`global:${policy.id}`, policy.limit, policy.windowMs, undefined);
     const cached = this.policies.get(prefix);
     if (cached) return cached;
-    const decisions = {} as Record<DecisionOutcome, client.Counter.Internal>;
+    if (this.backend.target === 'none' && this.policies.size === 0) {
+      quotaFallback.set({ service: this.service }, 1);
+      this.log.warn({ policy: policy.id }, 'a route has a global quota policy but no quota-svc is configured (MESHGATE_QUOTA): its failure mode applies');
+    }
+    const decisions = {} as Record<DecisionOutcome, CountChild>;
     for (const outcome of OUTCOMES) decisions[outcome] = quotaDecisions.labels({ policy: policy.id, scope: 'global', outcome });
     const compiled: GlobalPolicy = {
       id: policy.id,
@@ -371,6 +380,7 @@ export class LeaseClient extends EventEmitter {
         },
         (err: Error) => {
           lease.refill = undefined;
+          if (this.closed) return;
           policy.leasesFailed.inc();
           if (err instanceof QuotaCallError && !err.retryable) {
             this.log.error({ policy: policy.id, err: err.message }, 'quota-svc refused a lease request');

@@ -10,7 +10,7 @@ interface WindowCount {
 export interface MemoryQuotaStoreOptions {
   /** Epoch milliseconds (default Date.now); the one clock every caller shares, as Redis TIME is. */
   now?: () => number;
-  /** Windows held at once (default 1,000,000); each expires when its window ends. */
+  /** Keys held at once (default 1,000,000; least recently used dropped). A stale window counts as empty. */
   maxKeys?: number;
 }
 
@@ -21,7 +21,7 @@ export class MemoryQuotaStore implements QuotaStore {
 
   constructor(options: MemoryQuotaStoreOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.windows = new LRUCache<string, WindowCount>({ max: options.maxKeys ?? 1_000_000, ttlAutopurge: false, ttl: 1, perf: { now: () => this.now() } });
+    this.windows = new LRUCache<string, WindowCount>({ maxSize: options.maxKeys ?? 1_000_000, sizeCalculation: () => 1 });
   }
 
   async acquire(request: AcquireRequest): Promise<Grant> {
@@ -30,9 +30,10 @@ export class MemoryQuotaStore implements QuotaStore {
     const end = start + request.windowMs;
     const id = request.policy + '\u0000' + request.key;
     let count = this.windows.get(id);
-    if (!count || count.start !== start) {
-      count = { start, used: 0 };
-      this.windows.set(id, count, { ttl: end - now });
+    if (!count) this.windows.set(id, (count = { start, used: 0 }));
+    else if (count.start !== start) {
+      count.start = start;
+      count.used = 0;
     }
     const available = Math.max(0, request.limit - count.used);
     const granted = Math.min(request.requested, available);
