@@ -57,6 +57,11 @@ export class SigningKeys {
   readonly algorithm: SigningAlgorithm;
   readonly maxTtlSeconds: number;
   private active!: OwnKey;
+  /**
+   * The key the next rotation switches to, published ahead (like an IdP's JWKS lists its upcoming key), so by
+   * the time it signs every verifier already holds it: a rotation never makes a fresh token fail on a sidecar.
+   */
+  private next!: OwnKey;
   private retired: OwnKey[] = [];
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly defaultTtl: number;
@@ -82,15 +87,16 @@ export class SigningKeys {
 
   static async create(store: Store, opts: SigningKeysOptions): Promise<SigningKeys> {
     const keys = new SigningKeys(store, opts);
-    keys.active = await keys.generate();
-    await keys.publish(keys.active);
-    // While a key signs, its record is re-published before its lease runs out; if this process dies the
-    // lease outlives every token it can have signed (maxTtl + skew past the last renewal) and then lapses.
+    [keys.active, keys.next] = await Promise.all([keys.generate(), keys.generate()]);
+    await Promise.all([keys.publish(keys.active), keys.publish(keys.next)]);
+    // While a key signs (or waits to), its record is re-published before its lease runs out; if this process
+    // dies the lease outlives every token it can have signed (maxTtl + skew past the last renewal) and lapses.
     keys.renewTimer = setInterval(() => {
-      keys.publish(keys.active).catch((err: Error) => log.warn({ err: err.message, kid: keys.active.kid }, 'could not renew signing key record'));
+      for (const key of [keys.active, keys.next])
+        keys.publish(key).catch((err: Error) => log.warn({ err: err.message, kid: key.kid }, 'could not renew signing key record'));
     }, (keys.horizon * 1000) / 2);
     keys.renewTimer.unref();
-    log.info({ kid: keys.active.kid, alg: keys.algorithm, issuer: keys.issuer }, 'signing key published');
+    log.info({ kid: keys.active.kid, next: keys.next.kid, alg: keys.algorithm, issuer: keys.issuer }, 'signing keys published');
     return keys;
   }
 
@@ -99,11 +105,16 @@ export class SigningKeys {
     return this.active.kid;
   }
 
-  /** Public records of this issuer's keys still trusted (active first), for /.well-known/jwks.json. */
+  /** The published key the next rotation will sign with. */
+  get nextKid(): string {
+    return this.next.kid;
+  }
+
+  /** Public records of this issuer's keys still trusted (active, next, then retired), for /.well-known/jwks.json. */
   records(): KeyRecord[] {
     const nowSec = this.now() / 1000;
     this.retired = this.retired.filter((k) => k.record.notAfter > nowSec);
-    return [this.active.record, ...this.retired.map((k) => k.record)];
+    return [this.active.record, this.next.record, ...this.retired.map((k) => k.record)];
   }
 
   jwks(): { keys: ReturnType<typeof publicJwk>[] } {
@@ -145,18 +156,28 @@ export class SigningKeys {
   }
 
   /**
-   * Publish a new key and sign with it from now on. The old key's record stays, with notAfter = the last exp
-   * it signed (+ skew) and a lease ending then, so every token it signed verifies until it expires.
+   * Sign with the pre-published next key from now on, and publish a new next one. The old key's record stays,
+   * with notAfter = the last exp it signed (+ skew) and a lease ending then, so its tokens verify until they expire.
    */
   async rotate(): Promise<string> {
-    const next = await this.generate();
-    await this.publish(next);
+    const upcoming = await this.generate();
+    await this.publish(upcoming);
     const old = this.active;
-    this.active = next;
+    this.active = this.next;
+    this.next = upcoming;
     await this.retire(old);
     rotations.inc();
-    log.info({ kid: next.kid, retired: old.kid, retiredNotAfter: old.record.notAfter }, 'signing key rotated');
-    return next.kid;
+    log.info({ kid: this.active.kid, next: this.next.kid, retired: old.kid, retiredNotAfter: old.record.notAfter }, 'signing key rotated');
+    return this.active.kid;
+  }
+
+  /** Replace the upcoming key (it was revoked before it ever signed) and unpublish it. */
+  async replaceNext(): Promise<void> {
+    const upcoming = await this.generate();
+    await this.publish(upcoming);
+    const dropped = this.next;
+    this.next = upcoming;
+    await this.store.delete(keyStoreKey(dropped.kid));
   }
 
   /** Drop a retired key from the JWKS at once (it was revoked as compromised). The active key cannot be forgotten. */

@@ -233,6 +233,7 @@ export class TokenService {
   /** A compromised key: stop signing with it (rotate if active) and unpublish it; the revocation outlives its notAfter. */
   private async revokeKey(kid: string, fallback: number): Promise<number> {
     if (kid === this.keys.kid) await this.keys.rotate();
+    if (kid === this.keys.nextKid) await this.keys.replaceNext();
     const records = await this.store.getPrefix(KEYS_PREFIX);
     let notAfter: number | undefined;
     for (const [storeKey, text] of records) {

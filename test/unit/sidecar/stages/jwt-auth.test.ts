@@ -393,15 +393,18 @@ test('rotation: tokens of the old key verify until they expire; the old key then
     const { authn } = h.stages({});
     const old = await h.keys.issue({ sub: 'a', ttlSeconds: 600 });
     const oldKid = h.keys.kid;
+    const upcoming = h.keys.nextKid;
+    assert.ok(await h.store.get(keyStoreKey(upcoming)), 'the next key is published before it signs');
     const newKid = await h.keys.rotate();
     assert.notEqual(newKid, oldKid);
+    assert.equal(newKid, upcoming, 'rotation switches to the key published ahead');
     const fresh = await h.keys.issue({ sub: 'a' });
     assert.equal(await run(authn, exchange(`Bearer ${old}`)), undefined);
     assert.equal(await run(authn, exchange(`Bearer ${fresh}`)), undefined);
     const record = JSON.parse((await h.store.get(keyStoreKey(oldKid)))!) as KeyRecord;
     const oldExp = JSON.parse(Buffer.from(old.split('.')[1], 'base64url').toString()).exp;
     assert.ok(record.notAfter >= oldExp, 'the retired key stays trusted through the last exp it signed');
-    assert.deepEqual(h.keys.jwks().keys.map((k) => k.kid), [newKid, oldKid]);
+    assert.deepEqual(h.keys.jwks().keys.map((k) => k.kid), [newKid, h.keys.nextKid, oldKid]);
     assert.equal('iss' in h.keys.jwks().keys[0], false, 'the JWKS carries only JWK members');
   } finally {
     await h.close();
