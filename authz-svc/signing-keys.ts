@@ -20,7 +20,7 @@ export interface SigningKeysOptions {
   algorithm?: SigningAlgorithm;
   /** Default `aud` of issued tokens when the request names none. */
   audience?: string;
-  /** Default lifetime of an issued token (default 3600 s). */
+  /** Default lifetime of an issued token (default 3600 s, or maxTtlSeconds when shorter). */
   defaultTtlSeconds?: number;
   /** Longest lifetime issue() accepts (default 86400 s): bounds how long a retired key stays published. */
   maxTtlSeconds?: number;
@@ -64,7 +64,7 @@ export class SigningKeys {
   private next!: OwnKey;
   private retired: OwnKey[] = [];
   private renewTimer: NodeJS.Timeout | undefined;
-  private readonly defaultTtl: number;
+  readonly defaultTtl: number;
   private readonly skew: number;
   /** The active key's published notAfter runs this far ahead and is renewed at half of it. */
   private readonly horizon: number;
@@ -77,7 +77,7 @@ export class SigningKeys {
     this.issuer = options.issuer;
     this.algorithm = options.algorithm ?? 'ES256';
     this.maxTtlSeconds = options.maxTtlSeconds ?? 86_400;
-    this.defaultTtl = options.defaultTtlSeconds ?? 3600;
+    this.defaultTtl = options.defaultTtlSeconds ?? Math.min(3600, this.maxTtlSeconds);
     this.skew = options.skewSeconds ?? 60;
     this.horizon = Math.min(1200, Math.max(2, Math.ceil(this.maxTtlSeconds / 2)));
     this.now = options.now ?? Date.now;

@@ -124,7 +124,7 @@ export class TokenService {
   }
 
   async issue(body: IssueBody): Promise<IssuedToken> {
-    const ttl = body.ttlSeconds ?? 3600;
+    const ttl = body.ttlSeconds ?? this.keys.defaultTtl;
     if (ttl > this.keys.maxTtlSeconds) throw new InvalidField('ttlSeconds', `must be at most ${this.keys.maxTtlSeconds}`);
     if (body.claims && JSON.stringify(body.claims).length > 4096) throw new InvalidField('claims', 'must serialize to at most 4096 bytes');
     if (body.type === 'opaque') {
