@@ -96,6 +96,8 @@ export class ConfigWatch {
   private registerDelay = REGISTER_RETRY_MIN_MS;
   private registering = false;
   private published: string | undefined;
+  /** Snapshots created before this are not propagation to this node (it booted after them). */
+  private startedAt = Date.now();
   private publishing: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ConfigWatchOptions) {}
@@ -111,6 +113,7 @@ export class ConfigWatch {
 
   /** Resolves once a snapshot is served: from the store, or from the last-known-good file when the store has none. */
   async start(): Promise<void> {
+    this.startedAt = Date.now();
     const served = new Promise<void>((resolve) => (this.firstSnapshot = resolve));
     this.watcher = await this.o.store.watch(CONFIG_KEY, (event) => this.onEvent(event));
     // The watch delivered the live snapshot already, or could not reach the store (it keeps trying).
@@ -183,7 +186,9 @@ export class ConfigWatch {
     if (!swapped) return true;
     this.appliedAt = new Date().toISOString();
     const created = snapshot.createdAt ? Date.parse(snapshot.createdAt) : NaN;
-    this.lagMs = source === 'store' && Number.isFinite(created) ? Math.max(0, Date.now() - created) : undefined;
+    // Propagation lag only for snapshots applied while this node was watching: a boot or a catch-up after
+    // downtime picking up an old snapshot says nothing about how fast changes travel.
+    this.lagMs = source === 'store' && Number.isFinite(created) && created >= this.startedAt ? Date.now() - created : undefined;
     configVersion.set({ role: this.o.role }, snapshot.version);
     if (this.lagMs !== undefined) propagationSeconds.observe({ role: this.o.role }, this.lagMs / 1000);
     log.info({ node: this.o.nodeId, version: snapshot.version, digest: snapshot.digest, source, lagMs: this.lagMs }, 'snapshot swapped in');
