@@ -1,4 +1,5 @@
-// The edge node: HTTP and HTTPS (h2 + http/1.1 via ALPN) listeners running the edge chain, plus admin.
+// The edge node: HTTP and HTTPS (h2 + http/1.1 via ALPN) listeners running the edge chain, plus admin;
+// SNI certificates reloaded from their files, fleet-shared session tickets, HTTP/2 flood guard, WebSocket tunnels.
 import http from 'node:http';
 import http2 from 'node:http2';
 import { randomUUID } from 'node:crypto';
@@ -6,7 +7,10 @@ import { join } from 'node:path';
 import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
-import { answerClientErrors, closeGracefully, listen, serverOptions } from '../core/http/serve.js';
+import { answerClientErrors, applyLimits, closeGracefully, listen, serverOptions } from '../core/http/serve.js';
+import { createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
+import type { NormalizeOptions } from '../core/http/normalize-path.js';
+import { MeshError } from '../core/errors.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
 import { compose } from '../core/upstream/upstream.js';
 import { balance } from '../core/upstream/balance.js';
@@ -17,12 +21,16 @@ import { OutlierDetector, outlierDetection } from '../core/upstream/outlier.js';
 import { HealthChecks } from '../core/upstream/health-check.js';
 import { poolLimit } from '../core/upstream/pool-limit.js';
 import { deadline } from '../core/upstream/deadline.js';
-import type { EndpointSource } from '../core/upstream/endpoints.js';
+import { endpointsOf, type EndpointSource } from '../core/upstream/endpoints.js';
 import type { Store } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';
 import { EDGE_CHAIN } from './chain.js';
 import type { EdgeDeps } from './deps.js';
 import { TLS_DEFAULTS, developmentCertificate, loadCertificate } from './tls.js';
+import { CertificateSet, type CertificateFiles } from './certificates.js';
+import { SessionTickets } from './session-tickets.js';
+import { guardHttp2, type FloodGuardOptions } from './http2-flood-guard.js';
+import { TrustedProxies } from './trusted-proxies.js';
 
 export interface EdgeOptions {
   store: Store;
@@ -35,9 +43,20 @@ export interface EdgeOptions {
   adminPort: number;
   certFile?: string;
   keyFile?: string;
+  /** Extra certificates chosen by SNI (the names in each certificate's SAN). */
+  sniCertificates?: CertificateFiles[];
+  /** How often certificate files are polled for changes (default 2 s). */
+  certificatePollMs?: number;
+  /** Session-ticket key rotation period (default 12 h); keys live in the store at tls/ticket-keys. */
+  ticketRotationMs?: number;
   /** Where the development certificate and last-known-good config live. */
   stateDir: string;
   graceMs?: number;
+  /** Proxies (CIDRs) whose X-Forwarded-For is believed. */
+  trustedProxies?: TrustedProxies;
+  /** Path normalization policy (merge slashes, encoded slashes). */
+  normalize?: NormalizeOptions;
+  http2?: FloodGuardOptions;
 }
 
 export interface EdgeNode {
@@ -46,6 +65,8 @@ export interface EdgeNode {
   httpsPort: number | null;
   adminPort: number;
   runtime: NodeRuntime;
+  /** The TLS certificates (undefined without HTTPS); `reload()` re-reads the files now. */
+  certificates: CertificateSet | undefined;
   close(): Promise<void>;
 }
 
@@ -80,26 +101,37 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     poolUpstream(pools),
   );
   const accessLog = logger('access');
-  const base = { tier: 'edge', accessLog, upstream, trustRequestId: true };
+  const base = { tier: 'edge', accessLog, upstream, trustRequestId: true, trustedProxies: o.trustedProxies, normalize: o.normalize };
+  // WebSocket: the chain up to forward (route, auth headers, X-Forwarded-*), then a raw tunnel to one sidecar.
+  const tunnelTarget = (x: { snapshot: Parameters<typeof endpointsOf>[0]; service: string }) => {
+    const list = endpointsOf(x.snapshot, o.endpoints, x.service);
+    return list.length ? list[Math.floor(Math.random() * list.length)] : new MeshError('no_endpoint');
+  };
   const plainEngine = new Engine<EdgeDeps>('edge', EDGE_CHAIN, { ...base, secure: false }, log);
   plainEngine.attach(runtime.holder);
 
   const server = http.createServer(serverOptions(), createRequestHandler({ engine: plainEngine, holder: runtime.holder, log }));
+  applyLimits(server);
   answerClientErrors(server, log);
+  server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget }));
   const httpPort = await listen(server, o.httpPort, host);
   log.info({ port: httpPort, host }, 'edge http listening');
 
   let tlsServer: http2.Http2SecureServer | undefined;
   let httpsPort: number | null = null;
+  let certificates: CertificateSet | undefined;
+  let tickets: SessionTickets | undefined;
   if (o.httpsPort !== null) {
-    const pair = o.certFile && o.keyFile ? await loadCertificate(o.certFile, o.keyFile) : await developmentCertificate(o.stateDir);
+    const files = o.certFile && o.keyFile ? { certFile: o.certFile, keyFile: o.keyFile } : undefined;
+    const pair = files ? await loadCertificate(files.certFile, files.keyFile) : await developmentCertificate(o.stateDir);
+    certificates = await CertificateSet.load({ defaultPair: pair, defaultFiles: files, sni: o.sniCertificates, pollIntervalMs: o.certificatePollMs });
     const secureEngine = new Engine<EdgeDeps>('edge', EDGE_CHAIN, { ...base, secure: true }, log);
     secureEngine.attach(runtime.holder);
     const handler = createRequestHandler({ engine: secureEngine, holder: runtime.holder, log });
     tlsServer = http2.createSecureServer(
       {
         ...TLS_DEFAULTS,
-        ...pair,
+        ...certificates.serverOptions(),
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
         maxSessionMemory: 10,
@@ -109,6 +141,14 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
       handler as never,
     );
     answerClientErrors(tlsServer, log);
+    // The HTTP/1.1 side of the TLS listener has the same slow-client bounds as the plain one.
+    const h1 = serverOptions();
+    Object.assign(tlsServer, { headersTimeout: h1.headersTimeout, requestTimeout: h1.requestTimeout, keepAliveTimeout: h1.keepAliveTimeout });
+    guardHttp2(tlsServer, o.http2);
+    tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget }));
+    certificates.attach(tlsServer);
+    const certs = certificates;
+    tickets = await SessionTickets.start({ store: o.store, apply: (key) => certs.setTicketKeys(key), periodMs: o.ticketRotationMs });
     httpsPort = await listen(tlsServer, o.httpsPort, host);
     log.info({ port: httpsPort, host }, 'edge https listening (h2, http/1.1)');
   }
@@ -120,8 +160,11 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     httpsPort,
     adminPort: runtime.admin.port,
     runtime,
+    certificates,
     async close() {
       runtime.draining = true;
+      certificates?.close();
+      await tickets?.close();
       await Promise.all([
         closeGracefully(server, o.graceMs ?? 5_000),
         tlsServer && new Promise<void>((resolve) => tlsServer!.close(() => resolve())),

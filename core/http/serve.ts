@@ -15,6 +15,8 @@ export interface HttpLimits {
   keepAliveTimeoutMs: number;
   /** Requests served on one connection before it is closed. */
   maxRequestsPerSocket: number;
+  /** Header fields per request (the edge answers 431 beyond; node would silently drop the rest). */
+  maxHeaderCount: number;
 }
 
 export const DEFAULT_LIMITS: HttpLimits = {
@@ -23,6 +25,7 @@ export const DEFAULT_LIMITS: HttpLimits = {
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 5_000,
   maxRequestsPerSocket: 10_000,
+  maxHeaderCount: 100,
 };
 
 export function serverOptions(limits: HttpLimits = DEFAULT_LIMITS): http.ServerOptions {
@@ -35,6 +38,13 @@ export function serverOptions(limits: HttpLimits = DEFAULT_LIMITS): http.ServerO
     joinDuplicateHeaders: false,
     insecureHTTPParser: false,
   };
+}
+
+/** Limits that are server properties rather than constructor options. */
+export function applyLimits(server: http.Server, limits: HttpLimits = DEFAULT_LIMITS): void {
+  server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+  // One past the limit, so the edge sees that the limit was crossed (node truncates, it does not refuse).
+  server.maxHeadersCount = limits.maxHeaderCount + 1;
 }
 
 /** Parser-level rejections (ambiguous framing, bad header bytes, oversize heads) get a JSON 4xx and a closed socket. */
@@ -54,10 +64,15 @@ export function answerClientErrors(server: NetServer, log: Logger): void {
     const status = timeout ? 408 : error.status;
     const body = errorBody(error, '');
     log.debug({ code: err.code, status }, 'refused malformed request');
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    socket.end(rawErrorResponse(status, body));
   });
+}
+
+/** A complete HTTP/1.1 JSON error response for a raw socket (parser errors, refused upgrades); closes after. */
+export function rawErrorResponse(status: number, body: string, headers: Record<string, string> = {}): string {
+  let extra = '';
+  for (const name in headers) extra += `${name}: ${headers[name]}\r\n`;
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
 }
 
 export async function listen(server: NetServer, port: number, host: string): Promise<number> {

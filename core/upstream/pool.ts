@@ -58,8 +58,11 @@ export class PoolSet {
 /** Request bodies the retry layer read into memory (within its size limit) so a retry can send them again. */
 export const bufferedBodies = new WeakMap<Exchange, Buffer>();
 
+/** Request bodies a stage wrapped to watch while streaming (the edge's byte-counting body limit). */
+export const streamedBodies = new WeakMap<Exchange, Readable>();
+
 function requestBody(x: Exchange): Readable | Buffer | null {
-  const buffered = bufferedBodies.get(x);
+  const buffered = bufferedBodies.get(x) ?? streamedBodies.get(x);
   if (buffered) return buffered;
   const h = x.req.headers;
   return h['content-length'] !== undefined && h['content-length'] !== '0'

@@ -1,0 +1,105 @@
+// WebSocket upgrade pass-through (RFC 6455 §4, RFC 9110 §7.8): the upgrade request runs the listener's chain up
+// to (not including) the forward stage — normalize, route, auth, quota, header transforms — on a route that
+// allows it (`websocket: true`); then its head is re-serialized to a raw TCP connection to the target and the
+// two sockets are piped. Refusals are the usual JSON errors, written on the raw socket.
+import net from 'node:net';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { MeshError, errorBody } from '../errors.js';
+import type { SnapshotHolder } from '../config/snapshot.js';
+import type { Logger } from '../telemetry/log.js';
+import { Engine, runChain } from '../pipeline/engine.js';
+import { Exchange } from '../pipeline/exchange.js';
+import { rawErrorResponse } from './serve.js';
+
+export interface UpgradeOptions<D> {
+  engine: Engine<D>;
+  holder: SnapshotHolder;
+  log: Logger;
+  /** host:port to open the tunnel to, once the chain admitted the request. */
+  target(x: Exchange): string | MeshError;
+  connectTimeoutMs?: number;
+}
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+const FORBIDDEN_VALUE = /[\r\n\0]/;
+
+function requestHead(x: Exchange, upgrade: string): string {
+  let head = `${x.method} ${x.upstreamPath}${x.query} HTTP/1.1\r\n`;
+  for (const name in x.upstreamHeaders) {
+    const value = x.upstreamHeaders[name];
+    for (const v of Array.isArray(value) ? value : [value]) if (!FORBIDDEN_VALUE.test(v)) head += `${name}: ${v}\r\n`;
+  }
+  return `${head}connection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`;
+}
+
+export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
+  const refuse = (x: Exchange, socket: Duplex, err: MeshError) => {
+    x.error = err;
+    x.status = err.status;
+    if (!x.requestId) x.requestId = randomUUID();
+    if (socket.writable) socket.end(rawErrorResponse(err.status, errorBody(err, x.requestId), { 'x-request-id': x.requestId, ...err.headers }));
+    else socket.destroy();
+  };
+
+  return (req, socket, head) => {
+    const x = new Exchange(req, new ServerResponse(req), o.engine.tier);
+    socket.on('error', () => socket.destroy());
+    const snapshot = o.holder.current;
+    if (!snapshot) return refuse(x, socket, new MeshError('not_ready'));
+    x.snapshot = snapshot;
+    const chains = o.engine.chainsFor(snapshot);
+    let logged = false;
+    const finish = () => {
+      if (logged) return;
+      logged = true;
+      for (const stage of chains.log) {
+        try {
+          stage.response?.(x);
+        } catch (err) {
+          o.log.error({ err, stage: stage.name }, 'log stage failed');
+        }
+      }
+    };
+    socket.once('close', finish);
+    const upgrade = String(req.headers.upgrade ?? '');
+    void (async () => {
+      if (upgrade.toLowerCase() !== 'websocket' || req.method !== 'GET')
+        return refuse(x, socket, new MeshError('bad_request', 'Only WebSocket upgrades (GET, Upgrade: websocket) are accepted.'));
+      const pre = await runChain(chains.pre, x);
+      if (pre) return refuse(x, socket, pre instanceof MeshError ? pre : new MeshError('bad_request'));
+      const chain = x.route && chains.routes.get(x.route.name);
+      if (!chain) return refuse(x, socket, new MeshError('no_route'));
+      if (!x.route!.websocket) return refuse(x, socket, new MeshError('bad_request', 'This route does not accept WebSocket upgrades.'));
+      // Everything but the terminal forward stage (the last one): auth, quota and header transforms apply.
+      const verdict = await runChain(chain.request.slice(0, -1), x);
+      if (verdict) return refuse(x, socket, verdict instanceof MeshError ? verdict : new MeshError('forbidden'));
+      const target = o.target(x);
+      if (target instanceof MeshError) return refuse(x, socket, target);
+      x.upstreamAddress = target;
+      const colon = target.lastIndexOf(':');
+      const upstream = net.connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
+      upstream.setTimeout(o.connectTimeoutMs ?? 5_000, () => upstream.destroy(new Error('connect timeout')));
+      upstream.once('connect', () => {
+        upstream.setTimeout(0);
+        x.status = 101;
+        upstream.write(requestHead(x, upgrade));
+        if (head.length) upstream.write(head);
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+      upstream.once('error', (err) => {
+        if (x.status === 101) socket.destroy();
+        else refuse(x, socket, new MeshError('upstream_failed', 'The upstream refused the WebSocket connection.'));
+        o.log.debug({ err: err.message, target }, 'upgrade tunnel failed');
+      });
+      upstream.once('close', () => socket.destroy());
+      socket.once('close', () => upstream.destroy());
+    })().catch((err) => {
+      o.log.error({ err }, 'unexpected error in upgrade');
+      refuse(x, socket, new MeshError('internal'));
+    });
+  };
+}

@@ -1,0 +1,58 @@
+// HTTP/2 abuse guard on the edge's TLS listener: a session whose client resets more than `maxResetsPerWindow`
+// streams in one window (rapid reset, CVE-2023-44487) is sent GOAWAY ENHANCE_YOUR_CALM and destroyed, so the
+// process keeps serving everyone else. CONTINUATION floods (CVE-2024-27983/28182) are bounded by nghttp2 and by
+// maxHeaderListSize; oversize header blocks end the session with an error that is counted here too.
+import http2 from 'node:http2';
+import { client, registry } from '../core/telemetry/metrics.js';
+import { logger } from '../core/telemetry/log.js';
+
+export interface FloodGuardOptions {
+  /** Client-reset streams tolerated per session per window (default 200). */
+  maxResetsPerWindow?: number;
+  windowMs?: number;
+}
+
+const closedSessions = new client.Counter({
+  name: 'meshgate_edge_http2_sessions_closed_total',
+  help: 'HTTP/2 sessions the edge closed for abuse, by reason',
+  labelNames: ['reason'],
+  registers: [registry],
+});
+
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
+const log = logger('edge-h2');
+
+export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions = {}): void {
+  const max = o.maxResetsPerWindow ?? 200;
+  const windowMs = o.windowMs ?? 1_000;
+  server.on('session', (session) => {
+    let windowStart = performance.now();
+    let resets = 0;
+    const punish = (reason: string) => {
+      if (session.destroyed) return;
+      closedSessions.labels(reason).inc();
+      log.warn({ reason, remote: session.socket?.remoteAddress }, 'closing abusive HTTP/2 session');
+      try {
+        session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+      } catch {
+        /* already closing */
+      }
+      session.destroy();
+    };
+    session.on('stream', (stream) => {
+      stream.once('close', () => {
+        // A stream the peer reset before we finished answering it.
+        if (stream.rstCode === NGHTTP2_NO_ERROR || stream.writableFinished) return;
+        const now = performance.now();
+        if (now - windowStart > windowMs) {
+          windowStart = now;
+          resets = 0;
+        }
+        if (++resets > max) punish('rapid_reset');
+      });
+    });
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ERR_HTTP2_SESSION_ERROR' || err.code === 'ERR_HTTP2_ERROR') closedSessions.labels('protocol_error').inc();
+    });
+  });
+}
