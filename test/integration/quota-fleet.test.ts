@@ -89,7 +89,8 @@ test('three sidecar processes on one global policy: each window admits 95–100%
 });
 
 test('Redis stopped: open admits on limit ÷ live nodes, closed refuses; both recover when Redis is back', async () => {
-  const client = new LeaseClient({ backend: new GrpcQuotaBackend(target), service: 'fleet', liveNodes: () => 2, probeIntervalMs: 100 });
+  // A generous deadline: this checks failure and recovery, not latency, and CI machines can be slow.
+  const client = new LeaseClient({ backend: new GrpcQuotaBackend(target), service: 'fleet', liveNodes: () => 2, probeIntervalMs: 100, rpcTimeoutMs: 2000 });
   const open = client.compile({ id: 'outage.open', limit: 40, window: 'minute', windowMs: 60_000, scope: 'global', failureMode: 'open' });
   const closed = client.compile({ id: 'outage.closed', limit: 40, window: 'minute', windowMs: 60_000, scope: 'global', failureMode: 'closed' });
   const take = async (p: typeof open, key: string): Promise<QuotaOutcome> => ({ ...(await client.take(p, key)) });

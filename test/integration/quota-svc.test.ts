@@ -116,7 +116,8 @@ test('Redis down: Acquire is UNAVAILABLE at once and /readyz says so; back when 
 test('quota-svc killed: a sidecar client falls back, then recovers when quota-svc is back on its port', async () => {
   const port = await freePort();
   const own = await startSvc(port);
-  const client = new LeaseClient({ backend: new GrpcQuotaBackend(`127.0.0.1:${port}`), service: 'svc', probeIntervalMs: 100 });
+  // A generous deadline: this checks failure and recovery, not latency, and CI machines can be slow.
+  const client = new LeaseClient({ backend: new GrpcQuotaBackend(`127.0.0.1:${port}`), service: 'svc', probeIntervalMs: 100, rpcTimeoutMs: 2000 });
   const policy = client.compile({ id: 'svc.restart', limit: 10, window: 'minute', windowMs: 60_000, scope: 'global', failureMode: 'closed' });
   try {
     assert.equal((await client.take(policy, 'a')).decision, 'allowed');
