@@ -31,6 +31,8 @@ export interface AuthzOptions {
   rotateEveryMs?: number;
   /** Longest token lifetime issued (default 86400 s). */
   maxTtlSeconds?: number;
+  /** Clock-skew margin (s) added to retired-key and revocation leases (default 60). */
+  skewSeconds?: number;
   /** External issuers to sync besides those in the live config's `issuers[]`. */
   issuers?: IssuerConfig[];
 }
@@ -65,11 +67,11 @@ export async function startAuthz(o: AuthzOptions): Promise<AuthzNode> {
     }
     closers.push(() => opaque.close());
 
-    const keys = await SigningKeys.create(o.store, { issuer: o.issuer, algorithm: o.algorithm, audience: o.audience, maxTtlSeconds: o.maxTtlSeconds });
+    const keys = await SigningKeys.create(o.store, { issuer: o.issuer, algorithm: o.algorithm, audience: o.audience, maxTtlSeconds: o.maxTtlSeconds, skewSeconds: o.skewSeconds });
     closers.push(() => keys.close());
     const revocations = await RevocationList.watch(o.store);
     closers.push(() => revocations.close());
-    const service = new TokenService({ store: o.store, keys, opaque, revocations });
+    const service = new TokenService({ store: o.store, keys, opaque, revocations, skewSeconds: o.skewSeconds });
     const jwks = await JwksSync.start({ store: o.store, issuers: o.issuers });
     closers.push(() => jwks.close());
 

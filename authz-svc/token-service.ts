@@ -101,6 +101,8 @@ export interface TokenServiceOptions {
   opaque: OpaqueTokenStore;
   /** authz-svc's own mirror of `revoked/`, consulted by introspection. */
   revocations: RevocationList;
+  /** Margin added to every revocation lease for verifiers' clock skew (default 60 s). */
+  skewSeconds?: number;
   now?: () => number;
 }
 
@@ -110,8 +112,10 @@ export class TokenService {
   private readonly opaque: OpaqueTokenStore;
   private readonly revocations: RevocationList;
   private readonly now: () => number;
+  private readonly skew: number;
 
   constructor(options: TokenServiceOptions) {
+    this.skew = options.skewSeconds ?? 60;
     this.store = options.store;
     this.keys = options.keys;
     this.opaque = options.opaque;
@@ -223,8 +227,7 @@ export class TokenService {
       if (before !== undefined && existing.before !== undefined) before = Math.max(before, existing.before);
     }
     const record: RevocationRecord = { kind, id, ...(before !== undefined && { before }), revokedAt: now, expiresAt, ...(reason && { reason }) };
-    const skew = 60;
-    await this.store.put(key, JSON.stringify(record), { ttlSeconds: Math.max(1, expiresAt - now + skew) });
+    await this.store.put(key, JSON.stringify(record), { ttlSeconds: Math.max(1, expiresAt - now + this.skew) });
     revocationsWritten.labels({ kind }).inc();
     log.info({ kind, id: kind === 'opaque' ? `${id.slice(0, 8)}…` : id, expiresAt, before }, 'revocation written');
     return record;

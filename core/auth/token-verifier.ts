@@ -142,6 +142,8 @@ function admit(deps: SidecarAuthDeps, policy: CompiledAuthPolicy, t: VerifiedTok
     deps.cache.delete(hash);
     return refuse('revoked', 'token revoked');
   }
+  // The cache is shared by every route: an opaque token verified for an `opaque: true` route is not a JWT here.
+  if (t.opaqueHash !== undefined && !policy.opaque) return refuse('malformed', 'opaque tokens are not accepted on this route');
   if (t.exp === undefined && !policy.allowMissingExp) return refuse('no_exp', 'token has no exp');
   if (t.exp !== undefined && (t.exp + deps.settings.clockToleranceSec) * 1000 <= deps.now()) return refuse('expired', 'token expired');
   const issuer = t.identity.issuer;
