@@ -1,0 +1,47 @@
+// rollout(): who serves the target version, who is behind, and when a rollout counts as complete.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatRollout, parseNodes, rollout } from '../../../registry/node-status.js';
+import type { NodeRecord } from '../../../core/config/config-watch.js';
+
+const node = (id: string, version: number | undefined, role: 'edge' | 'sidecar' = 'edge'): NodeRecord => ({
+  id,
+  role,
+  version,
+  pid: 1,
+  host: 'h',
+  source: 'store',
+  appliedAt: '2026-01-01T00:00:00.000Z',
+  lagMs: 12,
+});
+
+test('complete when every live node serves the target or newer', () => {
+  const r = rollout([node('a', 3), node('b', 4)], { version: 3, digest: 'sha256:abc' });
+  assert.equal(r.complete, true);
+  assert.equal(r.serving, 2);
+  assert.deepEqual(r.behind, []);
+});
+
+test('a node behind (or without a snapshot) keeps the rollout incomplete, and is named', () => {
+  const r = rollout([node('a', 3), node('b', 2), node('c', undefined)], { version: 3, digest: 'sha256:abc' });
+  assert.equal(r.complete, false);
+  assert.deepEqual(r.behind.map((n) => n.id), ['b', 'c']);
+  assert.equal(rollout([node('a', 3)], undefined, 4).complete, false, 'an explicit target above what is served');
+});
+
+test('no live nodes is never complete', () => {
+  assert.equal(rollout([], { version: 1, digest: 'sha256:x' }).complete, false);
+});
+
+test('parseNodes skips foreign values and sorts by role then id; the table has a row per node and a summary', () => {
+  const nodes = parseNodes([
+    ['nodes/z', JSON.stringify(node('z', 1, 'sidecar'))],
+    ['nodes/junk', 'not json'],
+    ['nodes/a', JSON.stringify(node('a', 1))],
+  ]);
+  assert.deepEqual(nodes.map((n) => n.id), ['a', 'z']);
+  const lines = formatRollout(rollout(nodes, { version: 1, digest: 'sha256:0123456789abcdef0123' }), Date.parse('2026-01-01T00:00:30.000Z'));
+  assert.match(lines[0], /^NODE\s+ROLE\s+SERVICE\s+VERSION\s+APPLIED\s+LAG\s+SOURCE$/);
+  assert.match(lines[1], /^a\s+edge\s+-\s+1\s+30s ago\s+12ms\s+store$/);
+  assert.equal(lines.at(-1), 'live version 1 (sha256:0123456789ab…); 2/2 node(s) serve version 1 or newer');
+});
