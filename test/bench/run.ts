@@ -1,0 +1,349 @@
+// `npm run bench`: the direct upstream, nginx as a reverse proxy, a bare Node proxy, the meshgate sidecar (full
+// inbound chain) and edge → sidecar, measured in one run, alternating, each proxy in its own pinned process.
+// Writes test/bench/results/latest.{md,json}. How to read it: docs/benchmark.md.
+//
+// Env: MESHGATE_BENCH_ROUNDS (default 2), MESHGATE_BENCH_SECONDS (per measurement, default 5),
+//      MESHGATE_BENCH_CONNECTIONS (saturation, default 64), MESHGATE_BENCH_RATES (default "1000,5000").
+import { spawnSync, execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request as undiciRequest } from 'undici';
+import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
+import { CAN_PIN, buildEntries, peakRssMb, spawnEntry, stopAll, type BenchChild } from './bench-process.js';
+import { NGINX, startNginxProxy, startNginxUpstream } from './nginx.js';
+import { WRK, paced, saturate, summarize, type SaturationResult, type Target } from './load.js';
+import type { MicroResults } from './micro.js';
+import { BENCH_PATH } from './bench-config.js';
+
+const ROUNDS = Number(process.env.MESHGATE_BENCH_ROUNDS ?? 2);
+const SECONDS = Number(process.env.MESHGATE_BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.MESHGATE_BENCH_CONNECTIONS ?? 64);
+const RATES = (process.env.MESHGATE_BENCH_RATES ?? '1000,5000').split(',').map(Number);
+const TRACE_RATIO = '0.01';
+/** Load generator and upstream on core 0, the proxy under test alone on core 1. */
+const LOAD_CORE = CAN_PIN ? 0 : undefined;
+const PROXY_CORE = CAN_PIN ? 1 : undefined;
+
+const TARGETS = {
+  direct: 'direct upstream',
+  nginx: 'nginx reverse proxy (1 worker, keepalive)',
+  bare: 'bare Node proxy (http + undici Pool.stream)',
+  sidecar: 'meshgate sidecar, full inbound chain',
+  edge_sidecar: 'meshgate edge → sidecar',
+} as const;
+type TargetName = keyof typeof TARGETS;
+
+interface RateFigures {
+  rate: number;
+  achievedRps: number[];
+  errors: number;
+  samples: number;
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+  maxUs: number;
+  /** Over the direct upstream at the same rate (µs). */
+  addedP50Us?: number;
+  addedP99Us?: number;
+  addedP999Us?: number;
+}
+
+interface TargetFigures {
+  description: string;
+  url: string;
+  /** Processes whose peak RSS is reported. */
+  pids: number[];
+  saturation: SaturationResult[];
+  rps: number;
+  saturationErrors: number;
+  rates: RateFigures[];
+  peakRssMb?: number;
+  note?: string;
+  /** Fixed-rate runs skipped because the rate was above the round's saturation throughput. */
+  skippedRates: { round: number; rate: number }[];
+}
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const round1 = (v: number) => Math.round(v * 10) / 10;
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+async function check(name: string, target: Target, child?: BenchChild<unknown>): Promise<void> {
+  const res = await undiciRequest(target.url, { headers: target.headers });
+  const body = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`${name} answered ${res.statusCode}: ${body}\n${child?.stderrTail() ?? ''}`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const dir = await mkdtemp(join(tmpdir(), 'meshgate-bench-'));
+  let otlp: OtlpReceiver | undefined;
+  const cleanup = async () => {
+    await stopAll();
+    await otlp?.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => {
+    log('interrupted: stopping every child');
+    void cleanup().finally(() => process.exit(130));
+  });
+  try {
+    // The runner (paced load generator, OTLP sink) shares core 0 with wrk and the upstream.
+    if (CAN_PIN) spawnSync('taskset', ['-pc', '0', String(process.pid)]);
+    log(`cores: ${cpus().length}, pinning: ${CAN_PIN ? 'load generator + upstream on core 0, proxy under test on core 1' : 'unavailable'}`);
+    log(`load generator: ${WRK ? `wrk (${WRK})` : 'autocannon (wrk not installed)'}; fixed rates: paced open-loop generator`);
+    if (!NGINX) log('nginx is not installed: the upstream is a Node server and the nginx reverse-proxy target is skipped');
+
+    const runtime = await buildEntries();
+    log(`child processes run ${runtime === 'dist' ? 'compiled JS from dist/ (tsc)' : 'TypeScript through tsx (build failed or MESHGATE_BENCH_TSX=1)'}`);
+    const load0 = loadavg();
+    otlp = await startOtlpReceiver();
+    const meshEnv = { MESHGATE_TRACE_SAMPLE_RATIO: TRACE_RATIO, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, MESHGATE_LOG_LEVEL: 'info' };
+
+    log('micro-benchmarks');
+    const micro = (await spawnEntry<{ type: 'ready'; results: MicroResults }>('./micro.ts', [], { core: PROXY_CORE, timeoutMs: 120_000 })).ready.results;
+
+    const upstream = NGINX
+      ? await startNginxUpstream(dir, LOAD_CORE)
+      : await spawnEntry<{ type: 'ready'; port: number }>('./targets/node-upstream.ts', [], { core: LOAD_CORE }).then((c) => ({ port: c.ready.port, child: c }));
+    const upstreamPort = upstream.port;
+    const nginxProxy = NGINX ? await startNginxProxy(dir, upstreamPort, PROXY_CORE) : undefined;
+    const bare = await spawnEntry<{ type: 'ready'; port: number }>('./bare-proxy.ts', [String(upstreamPort)], { core: PROXY_CORE });
+    const sidecar = await spawnEntry<{ type: 'ready'; port: number; token: string }>('./targets/sidecar.ts', [String(upstreamPort), dir], {
+      core: PROXY_CORE,
+      env: meshEnv,
+    });
+    const edge = await spawnEntry<{ type: 'ready'; port: number }>('./targets/edge.ts', [String(sidecar.ready.port), dir], { core: PROXY_CORE, env: meshEnv });
+
+    // Every target gets the same request, bearer token included (a cached JWT: the same token every request).
+    const headers = { authorization: `Bearer ${sidecar.ready.token}`, accept: 'application/json' };
+    const url = (port: number) => `http://127.0.0.1:${port}${BENCH_PATH}`;
+    const figures = new Map<TargetName, TargetFigures>();
+    const add = (name: TargetName, port: number, pids: number[], note?: string) =>
+      figures.set(name, { description: TARGETS[name], url: url(port), pids, saturation: [],
+        rps: 0,
+        saturationErrors: 0,
+        rates: RATES.map((rate) => ({ rate, achievedRps: [], errors: 0, samples: 0, p50Us: NaN, p99Us: NaN, p999Us: NaN, maxUs: NaN })),
+        note,
+        skippedRates: [],
+      });
+    add('direct', upstreamPort, []);
+    if (nginxProxy) add('nginx', nginxProxy.port, [nginxProxy.child.pid]);
+    add('bare', bare.ready.port, [bare.pid]);
+    add('sidecar', sidecar.ready.port, [sidecar.pid]);
+    add('edge_sidecar', edge.ready.port, [edge.pid], 'edge and sidecar are separate processes, both pinned to the proxy core; RSS is the edge process');
+    for (const [name, f] of figures) await check(name, { url: f.url, headers });
+
+    const samples = new Map<string, Float64Array[]>();
+    const names = [...figures.keys()];
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate: each round starts one target later, so no target always runs first (or right after another).
+      const order = names.map((_, i) => names[(i + round) % names.length]);
+      for (const name of order) {
+        const f = figures.get(name)!;
+        const target = { url: f.url, headers };
+        log(`round ${round + 1}/${ROUNDS}: ${name}`);
+        await saturate(target, 1, CONNECTIONS, LOAD_CORE); // warm-up (JIT, pools)
+        const sat = await saturate(target, SECONDS, CONNECTIONS, LOAD_CORE);
+        f.saturation.push(sat);
+        log(`  ${Math.round(sat.rps)} req/s at ${CONNECTIONS} connections (p50 ${sat.p50Us} µs, p99 ${sat.p99Us} µs, errors ${sat.errors})`);
+        for (const rate of RATES) {
+          // A fixed rate above what the target sustains measures its queue, not its latency: skip it, say so.
+          if (sat.rps < rate * 1.05) {
+            log(`  @${rate}/s: skipped (above this round's saturation throughput)`);
+            f.skippedRates.push({ round: round + 1, rate });
+            continue;
+          }
+          const r = await paced(target, rate, SECONDS);
+          const key = `${name}@${rate}`;
+          samples.set(key, [...(samples.get(key) ?? []), r.samples]);
+          const figure = f.rates.find((x) => x.rate === rate)!;
+          figure.achievedRps.push(r.achievedRps);
+          figure.errors += r.errors;
+          log(`  @${rate}/s: p50 ${r.p50Us} µs, p99 ${r.p99Us} µs, p99.9 ${r.p999Us} µs, errors ${r.errors}`);
+        }
+      }
+    }
+
+    // Aggregate: mean req/s over rounds; percentiles over every sample of every round.
+    for (const [name, f] of figures) {
+      f.rps = Math.round(f.saturation.reduce((a, s) => a + s.rps, 0) / f.saturation.length);
+      f.saturationErrors = f.saturation.reduce((a, s) => a + s.errors, 0);
+      for (const r of f.rates) {
+        const parts = samples.get(`${name}@${r.rate}`) ?? [];
+        const all = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
+        let offset = 0;
+        for (const p of parts) {
+          all.set(p, offset);
+          offset += p.length;
+        }
+        Object.assign(r, summarize(all), { samples: all.length });
+      }
+      const pids = f.pids;
+      if (pids.length) {
+        const rss = pids.map(peakRssMb).filter((v): v is number => v !== undefined);
+        if (rss.length) f.peakRssMb = round1(rss.reduce((a, b) => a + b, 0));
+      }
+    }
+    const direct = figures.get('direct')!;
+    for (const f of figures.values()) {
+      for (const r of f.rates) {
+        const d = direct.rates.find((x) => x.rate === r.rate)!;
+        r.addedP50Us = round1(r.p50Us - d.p50Us);
+        r.addedP99Us = round1(r.p99Us - d.p99Us);
+        r.addedP999Us = round1(r.p999Us - d.p999Us);
+      }
+    }
+
+    const rps = (n: TargetName) => figures.get(n)?.rps;
+    const ratio = (a: TargetName, b: TargetName) => (rps(a) && rps(b) ? round3(rps(a)! / rps(b)!) : null);
+    const ratios = {
+      sidecar_vs_bare: ratio('sidecar', 'bare'),
+      sidecar_vs_nginx: ratio('sidecar', 'nginx'),
+      edge_sidecar_vs_bare: ratio('edge_sidecar', 'bare'),
+      bare_vs_nginx: ratio('bare', 'nginx'),
+      sidecar_vs_direct: ratio('sidecar', 'direct'),
+    };
+    const at = (n: TargetName, rate: number) => figures.get(n)?.rates.find((r) => r.rate === rate);
+    const targets = [
+      { target: 'sidecar req/s ≥ 85% of bare', value: ratios.sidecar_vs_bare, limit: 0.85, holds: ratios.sidecar_vs_bare !== null && ratios.sidecar_vs_bare >= 0.85 },
+      {
+        target: 'sidecar req/s ≥ 30% of nginx',
+        value: ratios.sidecar_vs_nginx,
+        limit: 0.3,
+        holds: ratios.sidecar_vs_nginx === null ? null : ratios.sidecar_vs_nginx >= 0.3,
+      },
+      { target: 'sidecar added p99 @1000/s ≤ 1 ms (µs)', value: at('sidecar', 1000)?.addedP99Us ?? null, limit: 1000, holds: (at('sidecar', 1000)?.addedP99Us ?? Infinity) <= 1000 },
+      {
+        target: 'edge → sidecar added p99 @1000/s ≤ 2 ms (µs)',
+        value: at('edge_sidecar', 1000)?.addedP99Us ?? null,
+        limit: 2000,
+        holds: (at('edge_sidecar', 1000)?.addedP99Us ?? Infinity) <= 2000,
+      },
+      { target: 'cached auth stage ≤ 5 µs', value: micro.authCachedUs, limit: 5, holds: micro.authCachedUs <= 5 },
+      { target: 'local quota stage ≤ 2 µs', value: micro.quotaLocalUs, limit: 2, holds: micro.quotaLocalUs <= 2 },
+      {
+        target: 'sidecar peak RSS ≤ 100 MB',
+        value: figures.get('sidecar')!.peakRssMb ?? null,
+        limit: 100,
+        holds: (figures.get('sidecar')!.peakRssMb ?? Infinity) <= 100,
+      },
+    ];
+
+    let commit = '';
+    try {
+      commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: fileURLToPath(new URL('../..', import.meta.url)) }).toString().trim();
+    } catch {
+      // not a git checkout
+    }
+    const spans = otlp.spans.length;
+    const result = {
+      date: new Date().toISOString(),
+      commit,
+      node: process.version,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      pinning: CAN_PIN ? { loadGeneratorAndUpstream: 0, proxyUnderTest: 1 } : null,
+      loadGenerator: { saturation: WRK ? 'wrk -t1' : 'autocannon', fixedRate: 'paced open-loop (undici Pool, 64 connections, 1 ms ticks)' },
+      upstream: NGINX ? 'nginx return 200 (1 worker)' : 'node:http server',
+      nginxProxy: Boolean(NGINX),
+      rounds: ROUNDS,
+      secondsPerMeasurement: SECONDS,
+      connections: CONNECTIONS,
+      rates: RATES,
+      runtime: runtime === 'dist' ? 'children: compiled JS (tsc → dist/), plain node' : 'children: TypeScript through tsx (RSS includes the tsx loader thread)',
+      loadAverage: { start: load0, end: loadavg() },
+      tracing: { sampleRatio: Number(TRACE_RATIO), exporter: 'OTLP gRPC to a local sink', spansReceived: spans },
+      accessLog: 'pino JSON lines to stdout, stdout of every mesh process is /dev/null',
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      targets: Object.fromEntries(figures),
+      ratios,
+      micro,
+      checks: targets,
+    };
+    const out = fileURLToPath(new URL('./results/', import.meta.url));
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(join(out, 'latest.md'), markdown(result, figures));
+    log(`done in ${result.durationSeconds} s: test/bench/results/latest.md and latest.json`);
+    process.stdout.write(markdown(result, figures));
+  } finally {
+    await cleanup();
+  }
+}
+
+function us(v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '—';
+  return v >= 10_000 ? `${(v / 1000).toFixed(1)} ms` : `${Math.round(v)} µs`;
+}
+
+function markdown(
+  r: {
+    date: string;
+    commit: string;
+    node: string;
+    cpus: number;
+    cpuModel?: string;
+    rounds: number;
+    secondsPerMeasurement: number;
+    connections: number;
+    rates: number[];
+    durationSeconds: number;
+    ratios: Record<string, number | null>;
+    micro: MicroResults;
+    checks: { target: string; value: number | null; holds: boolean | null }[];
+    tracing: { spansReceived: number };
+    loadGenerator: { saturation: string };
+    upstream: string;
+    nginxProxy: boolean;
+    runtime: string;
+    loadAverage: { start: number[]; end: number[] };
+  },
+  figures: Map<TargetName, TargetFigures>,
+): string {
+  const lines: string[] = [];
+  lines.push(`# meshgate bench — ${r.date}`, '');
+  lines.push(
+    `commit ${r.commit || '?'} · Node ${r.node} · ${r.cpus} cores (${r.cpuModel ?? '?'}) · upstream: ${r.upstream} · saturation: ${r.loadGenerator.saturation}, ${r.connections} connections · ${r.rounds} rounds × ${r.secondsPerMeasurement} s per measurement · run took ${r.durationSeconds} s`,
+    '',
+  );
+  lines.push(`${r.runtime} · load average at start ${r.loadAverage.start.map((v) => v.toFixed(1)).join(' ')}, at end ${r.loadAverage.end.map((v) => v.toFixed(1)).join(' ')}`, '');
+  if (Math.max(r.loadAverage.start[0], r.loadAverage.end[0]) > r.cpus)
+    lines.push('> **The machine was busy with other work during this run** (load average above the core count): absolute figures are depressed and noisy; the same-run ratios are the figures to read, and even they are less reliable.', '');
+  if (!r.nginxProxy) lines.push('nginx is not installed: the nginx reverse-proxy target was skipped.', '');
+  const rateCols = r.rates.flatMap((rate) => [`@${rate}/s p50 / p99 / p99.9`, `added p99 @${rate}/s`]);
+  lines.push(`| target | req/s | vs bare | sat. p50 / p99 | ${rateCols.join(' | ')} | peak RSS | errors |`);
+  lines.push(`|---|---:|---:|---:|${r.rates.map(() => '---:|---:|').join('')}---:|---:|`);
+  const bare = figures.get('bare')?.rps;
+  for (const [name, f] of figures) {
+    const sat50 = f.saturation.reduce((a, s) => a + s.p50Us, 0) / f.saturation.length;
+    const sat99 = f.saturation.reduce((a, s) => a + s.p99Us, 0) / f.saturation.length;
+    const sustained = (x: RateFigures) => Math.min(...x.achievedRps) >= 0.95 * x.rate;
+    const cells = f.rates.flatMap((x) => [
+      x.samples === 0 ? 'skipped: above saturation' : `${us(x.p50Us)} / ${us(x.p99Us)} / ${us(x.p999Us)}${sustained(x) ? '' : ' (rate not sustained)'}`,
+      name === 'direct' ? '—' : us(x.addedP99Us),
+    ]);
+    const errors = f.saturationErrors + f.rates.reduce((a, x) => a + x.errors, 0);
+    lines.push(
+      `| ${name} | ${f.rps.toLocaleString('en-US')} | ${bare ? (f.rps / bare).toFixed(2) : '—'} | ${us(sat50)} / ${us(sat99)} | ${cells.join(' | ')} | ${f.peakRssMb !== undefined ? `${f.peakRssMb} MB` : '—'} | ${errors} |`,
+    );
+  }
+  lines.push('', '**Ratios** (req/s at saturation): ' + Object.entries(r.ratios).map(([k, v]) => `\`${k}\` ${v ?? '—'}`).join(' · '), '');
+  const m = r.micro;
+  lines.push(
+    `**Micro** (µs/request, in-process): cached auth stage ${m.authCachedUs} · auth cache miss (jose ES256) ${m.authMissUs} · scope-authz ${m.scopeAuthzUs} · local quota ${m.quotaLocalUs} · route lookup (50 routes) ${m.routeLookupUs} · whole sync chain before forward ${m.chainSyncUs} · access-log stage ${m.accessLogUs}`,
+    '',
+  );
+  lines.push(`Trace spans received by the OTLP sink at 1% sampling: ${r.tracing.spansReceived}.`, '');
+  lines.push('| target (issue 9) | value | holds |', '|---|---:|:---:|');
+  for (const c of r.checks) lines.push(`| ${c.target} | ${c.value ?? '—'} | ${c.holds === null ? 'n/a' : c.holds ? 'yes' : 'no'} |`);
+  lines.push('', 'How to read this: docs/benchmark.md.', '');
+  return lines.join('\n');
+}
+
+main().catch(async (err) => {
+  log(`failed: ${(err as Error).stack ?? err}`);
+  await stopAll();
+  process.exit(1);
+});
