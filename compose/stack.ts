@@ -360,7 +360,7 @@ function banner(s: Stack, token: string): string {
     `  ${pad('logs')}${s.dir}/<component>.log`,
     `  ${pad('config version')}${s.version} (compose/routes.yaml)`,
     '',
-    '  export ' + Object.entries({ MESHGATE_ETCD: s.etcd, MESHGATE_ADMIN_TOKEN: s.adminToken }).map(([k, v]) => `${k}=${v}`).join(' '),
+    '  export ' + Object.entries({ MESHGATE_ETCD: s.etcd, MESHGATE_AUTHZ_URL: s.authz.http, MESHGATE_ADMIN_TOKEN: s.adminToken }).map(([k, v]) => `${k}=${v}`).join(' '),
     `  TOKEN=${token}`,
     `  curl -s -H "authorization: Bearer $TOKEN" ${s.edges[0].http}/orders`,
     '  npm run meshgate -- status',

@@ -110,6 +110,8 @@ test('a traced /orders request: found by x-request-id in the access log, spans f
   assert.equal(services.at(-1), 'meshgate-edge');
   assert.ok(services.includes('meshgate-sidecar-orders'), `inventory's span descends from orders' sidecar: ${services.join(' ← ')}`);
   assert.equal(roots[0].attributes['meshgate.route'], 'orders');
+  // Jaeger's tag search finds it by the request id too.
+  assert.equal(roots[0].attributes['meshgate.request_id'], requestId);
 });
 
 test('a route change is applied and converges on every node per `meshgate status --wait`', async () => {
