@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { BreakerSet, circuitBreaker } from '../../../../core/upstream/breaker.js';
+import type { Upstream } from '../../../../core/upstream/upstream.js';
+import { MeshError } from '../../../../core/errors.js';
+import { registry } from '../../../../core/telemetry/metrics.js';
+import { layerExchange, layerSnapshot, response } from '../../../support/layer-exchange.js';
+
+const cb = { errorThresholdPercentage: 50, volumeThreshold: 4, resetTimeout: '50ms' };
+
+/** opossum's reset timer is unref'd: hold the loop open while waiting for its event. */
+async function halfOpened(breaker: NodeJS.EventEmitter): Promise<void> {
+  const keep = setInterval(() => {}, 1_000);
+  try {
+    await once(breaker, 'halfOpen');
+  } finally {
+    clearInterval(keep);
+  }
+}
+
+async function gauge(tier: string): Promise<number | undefined> {
+  const metric = await registry.getSingleMetric('meshgate_breaker_state')!.get();
+  return metric.values.find((v) => v.labels.tier === tier && v.labels.service === 'svc')?.value;
+}
+
+test('a 5xx storm opens the breaker, it half-opens after the reset timeout, and a good probe closes it', async () => {
+  const breakers = new BreakerSet('unit-a');
+  let status = 503;
+  let calls = 0;
+  const next: Upstream = () => {
+    calls++;
+    return Promise.resolve(response(status));
+  };
+  const layer = circuitBreaker(breakers)(next);
+  const snapshot = layerSnapshot({ circuitBreaker: cb });
+  // Below the volume threshold the 5xx answers pass through as they are.
+  for (let i = 0; i < 4; i++) assert.equal((await layer(layerExchange(snapshot))).status, 503);
+  assert.equal(breakers.state('svc'), 'open');
+  assert.equal(await gauge('unit-a'), 2);
+  const before = calls;
+  await assert.rejects(layer(layerExchange(snapshot)), (e: unknown) => e instanceof MeshError && e.code === 'breaker_open' && e.status === 503);
+  assert.equal(calls, before, 'an open breaker does not call upstream');
+
+  const breaker = breakers.for('svc', snapshot.services.get('svc')!.circuitBreaker);
+  await halfOpened(breaker);
+  assert.equal(breakers.state('svc'), 'half-open');
+  assert.equal(await gauge('unit-a'), 1);
+  status = 200;
+  assert.equal((await layer(layerExchange(snapshot))).status, 200);
+  assert.equal(breakers.state('svc'), 'closed');
+  assert.equal(await gauge('unit-a'), 0);
+  assert.deepEqual(breakers.states(), { svc: 'closed' });
+  breakers.shutdown();
+});
+
+test('a failed half-open probe opens it again', async () => {
+  const breakers = new BreakerSet('unit-b');
+  const layer = circuitBreaker(breakers)(() => Promise.resolve(response(502)));
+  const snapshot = layerSnapshot({ circuitBreaker: cb });
+  for (let i = 0; i < 4; i++) await layer(layerExchange(snapshot));
+  const breaker = breakers.for('svc', snapshot.services.get('svc')!.circuitBreaker);
+  await halfOpened(breaker);
+  assert.equal((await layer(layerExchange(snapshot))).status, 502);
+  assert.equal(breakers.state('svc'), 'open');
+  breakers.shutdown();
+});
+
+test('mesh refusals (pool full) do not count against the upstream', async () => {
+  const breakers = new BreakerSet('unit-c');
+  const layer = circuitBreaker(breakers)(() => Promise.reject(new MeshError('overloaded')));
+  const snapshot = layerSnapshot({ circuitBreaker: cb });
+  for (let i = 0; i < 10; i++) await assert.rejects(layer(layerExchange(snapshot)), (e: unknown) => (e as MeshError).code === 'overloaded');
+  assert.equal(breakers.state('svc'), 'closed');
+  breakers.shutdown();
+});
