@@ -24,6 +24,7 @@ import { logger } from '../core/telemetry/log.js';
 import { startSidecarAuth } from '../core/auth/sidecar-auth.js';
 import { createQuotaRuntime } from '../core/quota/quota-runtime.js';
 import type { Introspector } from '../core/auth/introspection.js';
+import { IntrospectionClient } from '../core/auth/introspection-client.js';
 import { INBOUND_CHAIN } from './inbound.js';
 import { OUTBOUND_CHAIN } from './outbound.js';
 import type { InboundDeps, OutboundDeps } from './deps.js';
@@ -69,7 +70,9 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   const log = logger('sidecar');
   const host = o.host ?? '127.0.0.1';
   const nodeId = o.nodeId ?? `${o.service}-${randomUUID().slice(0, 8)}`;
-  const auth = await startSidecarAuth(o.store, { introspect: o.introspect });
+  // Opaque tokens are introspected at authz-svc (short cache); JWTs never leave the process.
+  const introspection = !o.introspect && o.authzAddress ? new IntrospectionClient({ address: o.authzAddress }) : undefined;
+  const auth = await startSidecarAuth(o.store, { introspect: o.introspect ?? introspection });
   const quota = createQuotaRuntime({
     service: o.service,
     quotaAddress: o.quotaAddress,
@@ -165,6 +168,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
       await Promise.all([closeGracefully(inbound, grace), closeGracefully(outbound, grace)]);
       await Promise.all([appPools.close(), meshPools.close()]);
       await auth.close();
+      introspection?.close();
       await quota.close();
       await runtime.stop();
     },
