@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
-import { answerClientErrors, applyLimits, closeGracefully, listen, serverOptions } from '../core/http/serve.js';
+import { DEFAULT_LIMITS, answerClientErrors, applyLimits, closeGracefully, listen, serverOptions, type HttpLimits } from '../core/http/serve.js';
 import { createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import type { NormalizeOptions } from '../core/http/normalize-path.js';
 import { MeshError } from '../core/errors.js';
@@ -57,6 +57,8 @@ export interface EdgeOptions {
   /** Path normalization policy (merge slashes, encoded slashes). */
   normalize?: NormalizeOptions;
   http2?: FloodGuardOptions;
+  /** HTTP/1.1 limits: header size and count, slow-client timeouts, keep-alive (defaults in core/http/serve.ts). */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface EdgeNode {
@@ -101,7 +103,16 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     poolUpstream(pools),
   );
   const accessLog = logger('access');
-  const base = { tier: 'edge', accessLog, upstream, trustRequestId: true, trustedProxies: o.trustedProxies, normalize: o.normalize };
+  const limits: HttpLimits = { ...DEFAULT_LIMITS, ...o.limits };
+  const base = {
+    tier: 'edge',
+    accessLog,
+    upstream,
+    trustRequestId: true,
+    trustedProxies: o.trustedProxies,
+    normalize: o.normalize,
+    maxHeaderCount: limits.maxHeaderCount,
+  };
   // WebSocket: the chain up to forward (route, auth headers, X-Forwarded-*), then a raw tunnel to one sidecar.
   const tunnelTarget = (x: { snapshot: Parameters<typeof endpointsOf>[0]; service: string }) => {
     const list = endpointsOf(x.snapshot, o.endpoints, x.service);
@@ -110,8 +121,9 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   const plainEngine = new Engine<EdgeDeps>('edge', EDGE_CHAIN, { ...base, secure: false }, log);
   plainEngine.attach(runtime.holder);
 
-  const server = http.createServer(serverOptions(), createRequestHandler({ engine: plainEngine, holder: runtime.holder, log }));
-  applyLimits(server);
+  // Host is checked by the request-framing stage, so a missing one is a JSON 400 like every other refusal.
+  const server = http.createServer({ ...serverOptions(limits), requireHostHeader: false }, createRequestHandler({ engine: plainEngine, holder: runtime.holder, log }));
+  applyLimits(server, limits);
   answerClientErrors(server, log);
   server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget }));
   const httpPort = await listen(server, o.httpPort, host);
@@ -142,7 +154,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     );
     answerClientErrors(tlsServer, log);
     // The HTTP/1.1 side of the TLS listener has the same slow-client bounds as the plain one.
-    const h1 = serverOptions();
+    const h1 = serverOptions(limits);
     Object.assign(tlsServer, { headersTimeout: h1.headersTimeout, requestTimeout: h1.requestTimeout, keepAliveTimeout: h1.keepAliveTimeout });
     guardHttp2(tlsServer, o.http2);
     tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget }));

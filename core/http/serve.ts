@@ -34,6 +34,9 @@ export function serverOptions(limits: HttpLimits = DEFAULT_LIMITS): http.ServerO
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // How often node looks for connections past headersTimeout/requestTimeout (its default, 30 s, lets a
+    // slow-loris client hold a socket far longer than the limits say).
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
     requireHostHeader: true,
     joinDuplicateHeaders: false,
     insecureHTTPParser: false,
@@ -43,8 +46,24 @@ export function serverOptions(limits: HttpLimits = DEFAULT_LIMITS): http.ServerO
 /** Limits that are server properties rather than constructor options. */
 export function applyLimits(server: http.Server, limits: HttpLimits = DEFAULT_LIMITS): void {
   server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+  // Node answers the last allowed request with "Connection: close" but leaves the socket open (and answers
+  // more pipelined requests 503): close it ourselves once that response is out.
+  const served = new WeakMap<object, number>();
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const n = (served.get(req.socket) ?? 0) + 1;
+    served.set(req.socket, n);
+    if (n >= limits.maxRequestsPerSocket) res.once('finish', () => req.socket.end());
+  });
   // One past the limit, so the edge sees that the limit was crossed (node truncates, it does not refuse).
   server.maxHeadersCount = limits.maxHeaderCount + 1;
+}
+
+/** Sockets whose current request was refused for its framing: whatever follows on them is never answered. */
+const refusedSockets = new WeakSet<object>();
+
+/** Mark a connection as done: its refusal is the last response (bytes after it are not parsed into answers). */
+export function refuseConnection(socket: object): void {
+  refusedSockets.add(socket);
 }
 
 /** Parser-level rejections (ambiguous framing, bad header bytes, oversize heads) get a JSON 4xx and a closed socket. */
@@ -52,6 +71,11 @@ export function answerClientErrors(server: NetServer, log: Logger): void {
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     if (!socket.writable || (err.code === 'ECONNRESET')) {
       socket.destroy();
+      return;
+    }
+    if (refusedSockets.has(socket)) {
+      // The refusal already written is the last response; close once it is flushed.
+      socket.end();
       return;
     }
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';

@@ -1,10 +1,11 @@
 // accept phase (edge): framing checks llhttp leaves to us (RFC 9112). llhttp in strict mode already refuses
 // CL+TE, duplicate or invalid Content-Length, bad header bytes, bare LF and obs-fold (answered 400 + close by
-// core/http/serve.ts); here: more than one Host (§3.2), Transfer-Encoding on HTTP/1.0 (§6.1), and an
+// core/http/serve.ts); here: no Host or more than one (§3.2), Transfer-Encoding on HTTP/1.0 (§6.1), and an
 // absolute-form target whose authority differs from Host (§3.2.2), so no two hops disagree on the request.
 import { MeshError } from '../../core/errors.js';
 import type { StageDef } from '../../core/pipeline/stage.js';
-import { DEFAULT_LIMITS } from '../../core/http/serve.js';
+import type { Exchange } from '../../core/pipeline/exchange.js';
+import { DEFAULT_LIMITS, refuseConnection } from '../../core/http/serve.js';
 
 const ABSOLUTE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/;
 
@@ -18,6 +19,10 @@ export const requestFraming: StageDef<FramingDeps> = {
   phase: 'accept',
   build({ deps }) {
     const maxHeaders = deps.maxHeaderCount ?? DEFAULT_LIMITS.maxHeaderCount;
+    const refuse = (x: Exchange, message: string) => {
+      refuseConnection(x.req.socket);
+      return new MeshError('bad_request', message);
+    };
     return {
       name: 'request-framing',
       request(x) {
@@ -27,14 +32,15 @@ export const requestFraming: StageDef<FramingDeps> = {
         if (raw.length / 2 > maxHeaders) return new MeshError('headers_too_large', `More than ${maxHeaders} header fields.`);
         let hosts = 0;
         for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
-        if (hosts > 1) return new MeshError('bad_request', 'More than one Host header.');
+        if (hosts > 1) return refuse(x, 'More than one Host header.');
+        if (hosts === 0 && req.httpVersionMinor === 1) return refuse(x, 'HTTP/1.1 requires a Host header.');
         if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined)
-          return new MeshError('bad_request', 'Transfer-Encoding is not allowed in HTTP/1.0.');
+          return refuse(x, 'Transfer-Encoding is not allowed in HTTP/1.0.');
         const url = req.url ?? '';
         if (url.charCodeAt(0) !== 47 /* / */) {
           const m = ABSOLUTE.exec(url);
           if (m && m[1].toLowerCase() !== (req.headers.host ?? '').toLowerCase())
-            return new MeshError('bad_request', 'The request target\'s authority differs from Host.');
+            return refuse(x, 'The request target\'s authority differs from Host.');
         }
         return undefined;
       },
