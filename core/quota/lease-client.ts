@@ -6,9 +6,10 @@
 // empty waits for the refill (the one async path). When the store says the window is exhausted, requests are
 // refused locally until it ends — no round trip per refused request.
 //
-// Batch size: min(share, demand), at least 1, where
+// Batch size: min(share, demand), where
 //   share  = remaining / (4 × live nodes)  — a node never holds more than its slice of what is left, so batches
-//            shrink geometrically towards 1 as the window runs out and every node keeps getting tokens;
+//            shrink geometrically as the window runs out; below one token per share nothing is leased ahead and
+//            each request asks for its own token (batch 1), so no token is stranded and no node starves;
 //   demand = 2 × the requests this node saw per `horizonMs` (capped by the time left in the window) — a quiet
 //            node leases little, a busy one doubles per refill (slow start), so unspent leases at the window's end
 //            stay small.
@@ -132,6 +133,8 @@ export class LeaseClient extends EventEmitter {
   private readonly waitsCounter: CountChild;
   private readonly waitSeconds: client.Histogram.Internal<'service'>;
   private readonly policies = new Map<string, GlobalPolicy>();
+  /** Round-trip time of Acquire (EWMA, ms): how early a refill must leave to be back before the lease runs dry. */
+  private rttMs = 1;
   private stateValue: LeaseState = 'ok';
   private stateSince = Date.now();
   private lastError = '';
@@ -252,9 +255,11 @@ export class LeaseClient extends EventEmitter {
 
   private spend(policy: GlobalPolicy, key: string, lease: Lease, now: number, out: QuotaOutcome): QuotaOutcome {
     lease.tokens--;
-    // Refill ahead: while a quarter of the last batch is left, so the next requests rarely find the lease empty.
-    if (lease.refill === undefined && lease.remaining !== 0 && lease.tokens <= Math.ceil(lease.lastBatch / 4) && this.stateValue === 'ok') {
-      this.startRefill(policy, key, lease, now);
+    // Refill ahead while a quarter of the last batch is left, or what two round trips of this key's traffic
+    // would spend, whichever is more: the refill is back before the next requests find the lease empty.
+    if (lease.refill === undefined && lease.remaining !== 0 && this.stateValue === 'ok') {
+      const perMs = lease.demand / Math.max(now - lease.requestedAt, this.rttMs);
+      if (lease.tokens <= Math.max(Math.ceil(lease.lastBatch / 4), Math.ceil(perMs * 2 * this.rttMs))) this.startRefill(policy, key, lease, now);
     }
     policy.decisions.allowed.inc();
     out.decision = 'allowed';
@@ -334,11 +339,16 @@ export class LeaseClient extends EventEmitter {
     return this.exhausted(policy, lease, now, out);
   }
 
+  /**
+   * Tokens to lease beyond the requests already waiting. 0 when less than 4 × nodes remain: then a lease is only
+   * asked for a request that needs it, so no token is stranded on a node that will not spend it.
+   */
   private batchSize(policy: GlobalPolicy, lease: Lease, now: number): number {
     const nodes = Math.max(1, Math.floor(this.liveNodes(this.service)) || 1);
     const known = lease.remaining >= 0 && now < lease.expiresAt;
     const remaining = known ? lease.remaining : policy.limit;
     const share = Math.floor(remaining / (4 * nodes));
+    if (share < 1) return 0;
     let demand = 1;
     if (lease.requestedAt > 0 && lease.demand > 0) {
       // Requests refused in an exhausted window count too: the next window starts at the rate they came in.
@@ -352,6 +362,7 @@ export class LeaseClient extends EventEmitter {
 
   private startRefill(policy: GlobalPolicy, key: string, lease: Lease, now: number): void {
     const requested = Math.min(policy.limit, this.batchSize(policy, lease, now) + lease.waiting);
+    if (requested < 1) return; // a refill ahead with too little left to share: the next request asks for itself
     lease.demand = 0;
     lease.requestedAt = now;
     const sentAt = now;
@@ -361,6 +372,7 @@ export class LeaseClient extends EventEmitter {
       .then(
         (grant) => {
           lease.refill = undefined;
+          this.rttMs = 0.8 * this.rttMs + 0.2 * Math.max(0.05, this.now() - sentAt);
           if (grant.windowStartMs !== lease.windowStart) {
             // A new window: whatever was left belonged to the old one.
             lease.tokens = 0;

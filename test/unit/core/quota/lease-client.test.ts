@@ -222,3 +222,18 @@ test('no quota-svc configured: degraded from the start, no probing', async () =>
   assert.equal(r.decision, 'fallback_allowed');
   await client.close();
 });
+
+test('small limits strand no token on a node: two nodes, uneven traffic, exactly the limit admitted', async () => {
+  const clock = { now: 5_000_000 };
+  const store = new MemoryQuotaStore({ now: () => clock.now });
+  const nodes = [0, 1].map(() => new LeaseClient({ backend: new TestBackend(store), service: 'echo', now: () => clock.now, liveNodes: () => 2 }));
+  const policies = nodes.map((n) => n.compile(policy(6, 60_000)));
+  const order = [0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+  let admitted = 0;
+  for (const i of order) {
+    if ((await take(nodes[i], policies[i])).outcome.decision === 'allowed') admitted++;
+    await settle();
+  }
+  assert.equal(admitted, 6);
+  for (const n of nodes) await n.close();
+});
