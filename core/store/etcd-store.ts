@@ -167,15 +167,18 @@ export class EtcdStore implements Store {
     const lease = this.ns.lease(Math.max(1, Math.ceil(ttlSeconds)));
     const listeners = new Set<() => void>();
     let state: 'alive' | 'lost' | 'revoked' = 'alive';
+    let granted = false;
     lease.on('lost', (err) => {
       this.leases.delete(lease);
-      if (state !== 'alive' || this.closed) return;
+      // Lost before granted = the grant failed: grantLease rejects, nobody owns the lease yet.
+      if (!granted || state !== 'alive' || this.closed) return;
       state = 'lost';
       this.log.warn({ err: err.message, ttlSeconds }, 'etcd lease lost; its keys may be gone, owners re-register');
       for (const listener of listeners) listener();
     });
     this.leases.add(lease);
     const id = await this.call(() => lease.grant());
+    granted = true;
     return {
       id: String(id),
       put: async (key, value) => {
