@@ -16,8 +16,10 @@ export const accessLog: StageDef<AccessLogDeps> = {
   phase: 'log',
   build({ deps }) {
     const unmatched = routeMetrics(deps.tier, '', '');
-    const log = deps.accessLog;
-    const cache = new Map<string, RouteMetrics>();
+    // The tier is serialized once into the child's bindings, not on every line.
+    const log = deps.accessLog.child({ tier: deps.tier });
+    // route → service → metrics: a hit builds no key string and writes nothing.
+    const cache = new Map<string, Map<string, RouteMetrics>>();
     return {
       name: 'access-log',
       response(x) {
@@ -26,15 +28,15 @@ export const accessLog: StageDef<AccessLogDeps> = {
         const routeName = x.route?.name ?? '';
         let metrics = unmatched;
         if (routeName) {
-          const key = routeName + '\0' + x.service;
-          metrics = cache.get(key) ?? routeMetrics(deps.tier, routeName, x.service);
-          cache.set(key, metrics);
+          let byService = cache.get(routeName);
+          if (!byService) cache.set(routeName, (byService = new Map()));
+          metrics = byService.get(x.service) ?? unmatched;
+          if (metrics === unmatched) byService.set(x.service, (metrics = routeMetrics(deps.tier, routeName, x.service)));
         }
         metrics.observe(status, seconds);
         endSpan(x.span, status);
         if (deps.quiet) return;
         log.info({
-          tier: deps.tier,
           traceId: x.span?.spanContext().traceId,
           requestId: x.requestId,
           method: x.method,
