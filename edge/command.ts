@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { envOption, portOption } from '../core/config/cli-options.js';
+import { parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { logger } from '../core/telemetry/log.js';
 
@@ -18,11 +19,40 @@ export function registerEdge(program: Command): void {
     .option('--no-https', 'serve plain HTTP only')
     .addOption(envOption('--cert <file>', 'MESHGATE_TLS_CERT', 'TLS certificate (PEM); a development one is made when unset'))
     .addOption(envOption('--key <file>', 'MESHGATE_TLS_KEY', 'TLS private key (PEM)'))
+    .addOption(envOption('--sni-cert-dir <dir>', 'MESHGATE_TLS_SNI_DIR', 'more certificates chosen by SNI: <name>.crt + <name>.key pairs (names from each SAN)'))
+    .addOption(envOption('--cert-poll <duration>', 'MESHGATE_TLS_CERT_POLL', 'how often certificate files are checked for changes').default('2s'))
+    .addOption(envOption('--ticket-rotation <duration>', 'MESHGATE_TLS_TICKET_ROTATION', 'session-ticket key rotation period (keys shared via tls/ticket-keys)').default('12h'))
+    .addOption(envOption('--trusted-proxies <cidrs>', 'MESHGATE_TRUSTED_PROXIES', 'comma-separated CIDRs whose X-Forwarded-For is believed (default: none)'))
+    .option('--merge-slashes', 'collapse "//" in paths before matching and forwarding')
+    .addOption(envOption('--escaped-slashes <policy>', 'MESHGATE_ESCAPED_SLASHES', '%2F / %5C in paths: reject (400) or keep (never decoded)').choices(['reject', 'keep']).default('keep'))
     .addOption(envOption('--node-id <id>', 'MESHGATE_NODE_ID', 'node id (default edge-<random>)'))
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config, development certificate').default('.meshgate'))
     .action(async (opts) => {
       if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the edge reads routes and endpoints from etcd');
       if (Boolean(opts.cert) !== Boolean(opts.key)) throw new UsageError('--cert and --key go together');
+      const duration = (flag: string, value: string) => {
+        try {
+          return parseDuration(value);
+        } catch {
+          throw new UsageError(`${flag}: "${value}" is not a duration (e.g. 500ms, 2s, 12h)`);
+        }
+      };
+      const certPollMs = duration('--cert-poll', opts.certPoll);
+      const ticketRotationMs = duration('--ticket-rotation', opts.ticketRotation);
+      const { TrustedProxies } = await import('./trusted-proxies.js');
+      let trustedProxies;
+      try {
+        trustedProxies = TrustedProxies.parse(opts.trustedProxies);
+      } catch (err) {
+        throw new UsageError(`--trusted-proxies: ${(err as Error).message}`);
+      }
+      const { pairsInDirectory } = await import('./certificates.js');
+      let sniCertificates;
+      try {
+        sniCertificates = opts.sniCertDir ? await pairsInDirectory(resolve(opts.sniCertDir)) : undefined;
+      } catch (err) {
+        throw new UsageError(`--sni-cert-dir: ${(err as Error).message}`);
+      }
       // Loaded on use, after the flags are checked: a usage error starts nothing and loads little.
       const [{ startEdge }, { EndpointSet }, { openStore }, { initTracing }] = await Promise.all([
         import('./main.js'),
@@ -43,6 +73,11 @@ export function registerEdge(program: Command): void {
         adminPort: opts.adminPort,
         certFile: opts.cert,
         keyFile: opts.key,
+        sniCertificates,
+        certificatePollMs: certPollMs,
+        ticketRotationMs,
+        trustedProxies,
+        normalize: { mergeSlashes: Boolean(opts.mergeSlashes), escapedSlashes: opts.escapedSlashes },
         stateDir: resolve(opts.stateDir),
       });
       onSignals(async () => {
