@@ -17,8 +17,11 @@ export interface RetryOptions {
   wait?: (ms: number) => Promise<unknown>;
 }
 
-/** With no policy configured, only what provably never reached the upstream is tried once more, elsewhere. */
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 2, retryOn: ['connect-failure'] };
+/**
+ * With no policy configured, one more try elsewhere for what provably never reached the upstream (any method)
+ * and for an idempotent request whose connection was reset (a keep-alive socket closed under it by a draining peer).
+ */
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 2, retryOn: ['connect-failure', 'reset'] };
 const DEFAULT_RETRY_ON: RetryPolicy['retryOn'] = ['connect-failure', 'reset', 'gateway-error'];
 const BASE_BACKOFF_MS = 25;
 const MAX_BACKOFF_MS = 250;

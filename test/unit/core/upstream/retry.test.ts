@@ -10,7 +10,7 @@ import { layerExchange, layerSnapshot, response } from '../../../support/layer-e
 const refused = () => new UpstreamFailure('upstream_failed', undefined, 'connect', 'a:1');
 const reset = () => new UpstreamFailure('upstream_failed', undefined, 'reset', 'a:1');
 
-function harness(outcomes: (() => Promise<ReturnType<typeof response>>)[], percent = 100) {
+function harness(outcomes: (() => Promise<ReturnType<typeof response>>)[]) {
   const waits: number[] = [];
   const tries: Exchange[] = [];
   const next: Upstream = (x) => {
@@ -21,7 +21,7 @@ function harness(outcomes: (() => Promise<ReturnType<typeof response>>)[], perce
   const budgets = new RetryBudgets('test', () => 0);
   budgets.for('svc', undefined); // default budget; tests that need another pass it via the snapshot
   const layer = retry({ budgets, random: () => 1, wait: async (ms) => void waits.push(ms) })(next);
-  return { layer, tries, waits, percent };
+  return { layer, tries, waits };
 }
 
 const policy = { retry: { attempts: 3, retryOn: ['connect-failure', 'reset', 'gateway-error'] as ('connect-failure' | 'reset' | 'gateway-error')[] } };
@@ -70,13 +70,18 @@ test('a body above the buffer limit is not replayed', async () => {
   assert.equal(h.tries.length, 1);
 });
 
-test('without a policy only a refused connection is retried, once', async () => {
+test('without a policy only a refused connection (or a reset GET) is retried, once', async () => {
   const h1 = harness([() => Promise.reject(refused()), () => Promise.reject(refused()), () => Promise.resolve(response(200))]);
   await assert.rejects(h1.layer(layerExchange(layerSnapshot(), { budgetMs: 10_000 })));
   assert.equal(h1.tries.length, 2);
   const h2 = harness([() => Promise.resolve(response(503)), () => Promise.resolve(response(200))]);
   assert.equal((await h2.layer(layerExchange(layerSnapshot(), { budgetMs: 10_000 }))).status, 503);
   assert.equal(h2.tries.length, 1);
+  const h3 = harness([() => Promise.reject(reset()), () => Promise.resolve(response(200))]);
+  assert.equal((await h3.layer(layerExchange(layerSnapshot(), { budgetMs: 10_000 }))).status, 200);
+  const h4 = harness([() => Promise.reject(reset()), () => Promise.resolve(response(200))]);
+  await assert.rejects(h4.layer(layerExchange(layerSnapshot(), { method: 'POST', budgetMs: 10_000 })));
+  assert.equal(h4.tries.length, 1);
 });
 
 test('a backoff that would outlive the deadline ends the retries', async () => {
