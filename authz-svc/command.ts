@@ -5,6 +5,7 @@ import { envOption, parsePositiveInt, portOption } from '../core/config/cli-opti
 import { parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { onSignals } from '../edge/command.js';
+import { log } from '../core/telemetry/log.js';
 
 const DEFAULT_AUTHZ_URL = 'http://127.0.0.1:7070';
 const ALGORITHMS = ['ES256', 'RS256', 'EdDSA'];
@@ -137,6 +138,8 @@ export function registerAuthz(program: Command): void {
         throw new UsageError('--scope must be space-separated scope tokens (RFC 6749 §3.3)');
       const body = { sub: opts.sub, scope: opts.scope, ttlSeconds: opts.ttl, aud: opts.aud?.length === 1 ? opts.aud[0] : opts.aud, clientId: opts.clientId, type: opts.opaque ? 'opaque' : 'jwt' };
       if (!opts.authz && opts.etcd) {
+        // stdout carries the token alone (scripts do TOKEN=$(meshgate token …)): keep info logs off it.
+        log.level = 'error';
         if (opts.opaque) throw new UsageError('--opaque needs authz-svc (--authz): opaque tokens live in its store');
         const [{ SigningKeys }, { openStore }] = await Promise.all([import('./signing-keys.js'), import('../core/store/open-store.js')]);
         const store = openStore({ etcd: opts.etcd, prefix: opts.prefix });
