@@ -140,22 +140,71 @@ function spawnChild(name: string, args: string[], env: Record<string, string>, d
   return new Child(name, child, join(dir, `${name}.log`));
 }
 
-/** Poll `url` until it answers 200, failing at once if the process died. */
-async function waitHttp(child: Child, url: string, ok: (status: number) => boolean = (s) => s === 200): Promise<void> {
+/** A listener of the child was taken between choosing the port and binding it (the machine is shared). */
+class PortClash extends Error {}
+
+/** The ports this child says it bound: its own "... listening" log lines (so a stranger on the port never counts). */
+function boundPorts(child: Child): Set<number> {
+  const ports = new Set<number>();
+  let text = '';
+  try {
+    text = readFileSync(child.logFile, 'utf8');
+  } catch {
+    return ports;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('listening')) continue;
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    if (record.pid !== child.pid) continue;
+    for (const [key, value] of Object.entries(record)) {
+      if (/port$/i.test(key) && typeof value === 'number') ports.add(value);
+      if (key === 'url' && typeof value === 'string') ports.add(Number(new URL(value).port));
+    }
+  }
+  return ports;
+}
+
+/**
+ * Wait until the child logged that it bound every one of `ports` and `url` answers `ok`; PortClash when a port
+ * was taken (EADDRINUSE), an error when the child died or never got ready.
+ */
+async function waitReady(child: Child, ports: number[], url: string, ok: (status: number) => boolean = (s) => s === 200): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = '';
   while (Date.now() < deadline) {
-    if (!child.running) throw new Error(`${child.name} exited while starting:\n${child.tail()}`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      last = `${res.status} ${await res.text()}`;
-      if (ok(res.status)) return;
-    } catch (err) {
-      last = (err as Error).message;
-    }
+    const tail = child.tail();
+    if (tail.includes('EADDRINUSE')) throw new PortClash(`${child.name}: a port was taken while it started`);
+    if (!child.running) throw new Error(`${child.name} exited while starting:\n${tail}`);
+    const bound = boundPorts(child);
+    if (ports.every((p) => bound.has(p))) {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+        last = `${res.status} ${await res.text()}`;
+        if (ok(res.status)) return;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+    } else last = `bound so far: ${[...bound].join(', ') || 'none'}`;
     await delay(100);
   }
   throw new Error(`${child.name} not ready at ${url} within ${READY_TIMEOUT_MS} ms (last: ${last.slice(0, 300)}):\n${child.tail()}`);
+}
+
+/** Start something on freshly chosen ports; if a port was snatched before it bound, stop it and try new ones. */
+async function withFreshPorts<T>(what: string, attempt: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof PortClash) || i >= attempts) throw err;
+      process.stderr.write(`stack: ${err.message}; restarting ${what} on other ports\n`);
+    }
+  }
 }
 
 /** Jaeger all-in-one on loopback when its binary is installed: OTLP gRPC and the UI on free ports. */
@@ -169,7 +218,7 @@ async function startJaeger(dir: string): Promise<{ child: Child; endpoint: strin
   });
   started.add(child);
   const c = new Child('jaeger', child, join(dir, 'jaeger.log'));
-  await waitHttp(c, `http://${HOST}:${ui}/`);
+  await waitReady(c, [], `http://${HOST}:${ui}/`);
   return { child: c, endpoint: `http://${HOST}:${otlp}`, ui: `http://${HOST}:${ui}` };
 }
 
@@ -208,75 +257,84 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       children.push(child);
       return child;
     };
+    const discard = async (...stale: Child[]) => {
+      await Promise.all(stale.map((c) => c.stop()));
+      for (const c of stale) children.splice(children.indexOf(c), 1);
+    };
+    /** Start one component on fresh ports until it binds them all (see PortClash). */
+    const launch = (name: string, sub: string, portEnv: string[], env: (p: number[]) => Record<string, string>, readyPath = '/readyz', adminIndex = 0) =>
+      withFreshPorts(name, async () => {
+        const p = await ports(portEnv.length);
+        const child = start(name, sub, { ...env(p), ...Object.fromEntries(portEnv.map((k, i) => [k, String(p[i])])) });
+        try {
+          await waitReady(child, p, `http://${HOST}:${p[adminIndex]}${readyPath}`);
+        } catch (err) {
+          await discard(child);
+          throw err;
+        }
+        return p;
+      });
 
     // The routes first, as the one-shot config-apply service: every node then starts from a snapshot.
     const applied = await runCli(['apply', config, '--message', 'npm run stack'], { MESHGATE_ETCD: etcd.endpoint, MESHGATE_AUTHOR: 'npm-run-stack' });
     if (applied.code !== 0) throw new Error(`meshgate apply ${config} failed (${applied.code}):\n${applied.stderr}${applied.stdout}`);
     const version = Number(/applied version (\d+)|live version (\d+)/.exec(applied.stdout)?.slice(1).find(Boolean) ?? NaN);
 
-    // Control plane: authz (keys into etcd), quota (Redis), registry.
-    const [authzHttp, authzGrpc, quotaHttp, quotaGrpc, registryPort] = await ports(5);
-    const authz = start('authz', 'authz', {
-      ...meshEnv,
-      MESHGATE_REDIS: redis.url,
-      MESHGATE_ADMIN_TOKEN: adminToken,
-      MESHGATE_ISSUER: 'https://meshgate.local',
-      MESHGATE_AUTHZ_HTTP_PORT: String(authzHttp),
-      MESHGATE_AUTHZ_GRPC_PORT: String(authzGrpc),
-    });
-    const quota = start('quota', 'quota', {
-      MESHGATE_REDIS: redis.url,
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
-      MESHGATE_HOST: HOST,
-      MESHGATE_QUOTA_HTTP_PORT: String(quotaHttp),
-      MESHGATE_QUOTA_GRPC_PORT: String(quotaGrpc),
-    });
-    const registry = start('registry', 'registry', { ...meshEnv, MESHGATE_ADMIN_TOKEN: adminToken, MESHGATE_REGISTRY_PORT: String(registryPort) });
-    const ready = [
-      waitHttp(authz, `http://${HOST}:${authzHttp}/readyz`),
-      waitHttp(quota, `http://${HOST}:${quotaHttp}/readyz`),
-      waitHttp(registry, `http://${HOST}:${registryPort}/readyz`),
-    ];
+    // Control plane: authz (keys into etcd), quota (Redis), registry — first, since sidecars are given their addresses.
+    const [[authzHttp, authzGrpc], [quotaHttp, quotaGrpc], [registryPort]] = await Promise.all([
+      launch('authz', 'authz', ['MESHGATE_AUTHZ_HTTP_PORT', 'MESHGATE_AUTHZ_GRPC_PORT'], () => ({
+        ...meshEnv,
+        MESHGATE_REDIS: redis!.url,
+        MESHGATE_ADMIN_TOKEN: adminToken,
+        MESHGATE_ISSUER: 'https://meshgate.local',
+      })),
+      launch('quota', 'quota', ['MESHGATE_QUOTA_HTTP_PORT', 'MESHGATE_QUOTA_GRPC_PORT'], () => ({
+        MESHGATE_REDIS: redis!.url,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+        MESHGATE_HOST: HOST,
+      })),
+      launch('registry', 'registry', ['MESHGATE_REGISTRY_PORT'], () => ({ ...meshEnv, MESHGATE_ADMIN_TOKEN: adminToken })),
+    ]);
 
-    // Each demo app with its own sidecar (in compose they share a network namespace; here, loopback). Everything
-    // starts at once: nodes wait for what they need through etcd, as containers do.
+    // Each demo app with its own sidecar (in compose they share a network namespace; here, loopback), and the two
+    // edge replicas (edge-1, edge-2 in compose), all at once: nodes find each other through etcd, as containers do.
     const sidecars: Record<string, SidecarAddresses> = {};
-    for (const service of SERVICES) {
-      const [app, inbound, outbound, admin] = await ports(4);
-      sidecars[service] = { app, inbound, outbound, admin };
-      const demo = spawnChild(`${service}-app`, [DEMO], { [DEMO_ENV.app]: service, [DEMO_ENV.port]: String(app), [DEMO_ENV.outbound]: `${HOST}:${outbound}` }, dir);
-      children.push(demo);
-      ready.push(waitHttp(demo, `http://${HOST}:${app}/`, () => true));
-      const sidecar = start(`${service}-sidecar`, 'sidecar', {
-        ...meshEnv,
-        MESHGATE_SERVICE: service,
-        MESHGATE_NODE_ID: `${service}-1`,
-        MESHGATE_APP: `${HOST}:${app}`,
-        MESHGATE_ADVERTISE: `${HOST}:${inbound}`,
-        MESHGATE_QUOTA: `${HOST}:${quotaGrpc}`,
-        MESHGATE_AUTHZ: `${HOST}:${authzGrpc}`,
-        MESHGATE_INBOUND_PORT: String(inbound),
-        MESHGATE_OUTBOUND_PORT: String(outbound),
-        MESHGATE_SIDECAR_ADMIN_PORT: String(admin),
+    const unit = (service: string) =>
+      withFreshPorts(`${service} and its sidecar`, async () => {
+        const [app, inbound, outbound, admin] = await ports(4);
+        const demo = spawnChild(`${service}-app`, [DEMO], { [DEMO_ENV.app]: service, [DEMO_ENV.port]: String(app), [DEMO_ENV.outbound]: `${HOST}:${outbound}` }, dir);
+        children.push(demo);
+        const sidecar = start(`${service}-sidecar`, 'sidecar', {
+          ...meshEnv,
+          MESHGATE_SERVICE: service,
+          MESHGATE_NODE_ID: `${service}-1`,
+          MESHGATE_APP: `${HOST}:${app}`,
+          MESHGATE_ADVERTISE: `${HOST}:${inbound}`,
+          MESHGATE_QUOTA: `${HOST}:${quotaGrpc}`,
+          MESHGATE_AUTHZ: `${HOST}:${authzGrpc}`,
+          MESHGATE_INBOUND_PORT: String(inbound),
+          MESHGATE_OUTBOUND_PORT: String(outbound),
+          MESHGATE_SIDECAR_ADMIN_PORT: String(admin),
+        });
+        try {
+          await Promise.all([waitReady(demo, [app], `http://${HOST}:${app}/`, () => true), waitReady(sidecar, [inbound, outbound, admin], `http://${HOST}:${admin}/readyz`)]);
+        } catch (err) {
+          // The app's sidecar outbound port is baked into the app: a clash on either restarts both.
+          await discard(sidecar, demo);
+          throw err;
+        }
+        sidecars[service] = { app, inbound, outbound, admin };
       });
-      ready.push(waitHttp(sidecar, `http://${HOST}:${admin}/readyz`));
-    }
-
-    // Two edge replicas (edge-1, edge-2 in compose).
-    const edges: Stack['edges'] = [];
-    for (let i = 1; i <= (opts.edges ?? 2); i++) {
-      const [http, https, admin] = await ports(3);
-      const edge = start(`edge-${i}`, 'edge', {
-        ...meshEnv,
-        MESHGATE_NODE_ID: `edge-${i}`,
-        MESHGATE_EDGE_HTTP_PORT: String(http),
-        MESHGATE_EDGE_HTTPS_PORT: String(https),
-        MESHGATE_EDGE_ADMIN_PORT: String(admin),
-      });
-      ready.push(waitHttp(edge, `http://${HOST}:${admin}/readyz`));
-      edges.push({ http: `http://${HOST}:${http}`, https: `https://${HOST}:${https}`, admin: `http://${HOST}:${admin}` });
-    }
-    await Promise.all(ready);
+    const edgePorts = ['MESHGATE_EDGE_ADMIN_PORT', 'MESHGATE_EDGE_HTTP_PORT', 'MESHGATE_EDGE_HTTPS_PORT'];
+    const edgeList = Array.from({ length: opts.edges ?? 2 }, (_, i) =>
+      launch(`edge-${i + 1}`, 'edge', edgePorts, () => ({ ...meshEnv, MESHGATE_NODE_ID: `edge-${i + 1}` })),
+    );
+    const [edgeResults] = await Promise.all([Promise.all(edgeList), ...SERVICES.map(unit)]);
+    const edges: Stack['edges'] = edgeResults.map(([admin, http, https]) => ({
+      http: `http://${HOST}:${http}`,
+      https: `https://${HOST}:${https}`,
+      admin: `http://${HOST}:${admin}`,
+    }));
 
     const authzUrl = `http://${HOST}:${authzHttp}`;
     const cliEnv = { MESHGATE_ETCD: etcd.endpoint, MESHGATE_ADMIN_TOKEN: adminToken, MESHGATE_AUTHZ_URL: authzUrl };
@@ -341,7 +399,7 @@ function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000)
 }
 
 function banner(s: Stack, token: string): string {
-  const pad = (name: string) => name.padEnd(18);
+  const pad = (name: string) => name.padEnd(20);
   const lines = [
     '',
     'meshgate stack is up (one process per component, real etcd and Redis)',
