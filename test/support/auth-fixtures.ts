@@ -1,5 +1,8 @@
 // Auth test fixtures: a sidecar's auth mirrors on its own store connection, and a verifier that runs the real stages.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KeyObject, sign as cryptoSign, constants } from 'node:crypto';
+import { base64url, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
+import { keyStoreKey, type KeyRecord } from '../../core/auth/key-record.js';
 import { EtcdStore } from '../../core/store/etcd-store.js';
 import type { Store } from '../../core/store/store.js';
 import { compileConfig } from '../../core/config/compile.js';
@@ -68,4 +71,33 @@ export async function startMirror(endpoint: string, prefix: string, options: Sid
       await store.close();
     },
   };
+}
+
+/** Sign header.payload by hand: jose refuses to produce some forgeries (unknown crit, odd typ, mismatched alg). */
+export function rawSign(header: Record<string, unknown>, payload: unknown, privateKey: CryptoKey): string {
+  const input = `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(payload))}`;
+  const key = KeyObject.from(privateKey);
+  const alg = String(header.alg);
+  const signature = alg.startsWith('ES')
+    ? cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
+    : alg.startsWith('PS')
+      ? cryptoSign('sha256', Buffer.from(input), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+      : cryptoSign(alg === 'EdDSA' ? null : 'sha256', Buffer.from(input), key);
+  return `${input}.${base64url.encode(signature)}`;
+}
+
+export interface TestKey {
+  kid: string;
+  privateKey: CryptoKey;
+  record: KeyRecord;
+}
+
+/** Publish a key the way authz-svc does (record at keys/<kid>), keeping its private half to sign test tokens. */
+export async function publishTestKey(store: Store, alg: 'ES256' | 'RS256' | 'EdDSA', iss: string, notAfter = Math.floor(Date.now() / 1000) + 86_400): Promise<TestKey> {
+  const { publicKey, privateKey } = await generateKeyPair(alg);
+  const jwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(jwk);
+  const record = { ...jwk, kid, alg, use: 'sig', iss, notAfter, publishedAt: 0, source: 'authz' } as KeyRecord;
+  await store.put(keyStoreKey(kid), JSON.stringify(record));
+  return { kid, privateKey, record };
 }

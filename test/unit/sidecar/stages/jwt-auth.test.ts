@@ -2,8 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KeyObject, sign as cryptoSign, constants } from 'node:crypto';
-import { SignJWT, exportJWK, generateKeyPair, calculateJwkThumbprint, base64url, type CryptoKey } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, base64url } from 'jose';
 import { MemoryStore } from '../../../../core/store/memory-store.js';
 import type { Store } from '../../../../core/store/store.js';
 import { compileConfig } from '../../../../core/config/compile.js';
@@ -16,6 +15,7 @@ import { keyStoreKey, type KeyRecord } from '../../../../core/auth/key-record.js
 import { revocationStoreKey } from '../../../../core/auth/revocation-record.js';
 import { SigningKeys } from '../../../../authz-svc/signing-keys.js';
 import { jwtAuth } from '../../../../sidecar/stages/jwt-auth.js';
+import { publishTestKey as ownKey, rawSign } from '../../../support/auth-fixtures.js';
 import { scopeAuthz } from '../../../../sidecar/stages/scope-authz.js';
 
 const ISSUER = 'https://meshgate.local';
@@ -77,29 +77,6 @@ async function harness(store: Store & { close(): Promise<void> } = new MemorySto
       await store.close();
     },
   };
-}
-
-/** A key published the way authz-svc does, whose private half the test keeps to forge tokens. */
-async function ownKey(store: Store, alg: 'ES256' | 'RS256' | 'EdDSA', iss: string, notAfter: number): Promise<{ kid: string; privateKey: CryptoKey; record: KeyRecord }> {
-  const { publicKey, privateKey } = await generateKeyPair(alg);
-  const jwk = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(jwk);
-  const record = { ...jwk, kid, alg, use: 'sig', iss, notAfter, publishedAt: 0, source: 'authz' } as KeyRecord;
-  await store.put(keyStoreKey(kid), JSON.stringify(record));
-  return { kid, privateKey, record };
-}
-
-/** Sign header.payload by hand (jose refuses to produce some of the forgeries we need, e.g. unknown crit). */
-function rawSign(header: Record<string, unknown>, payload: Record<string, unknown>, privateKey: CryptoKey): string {
-  const input = `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(payload))}`;
-  const key = KeyObject.from(privateKey);
-  const alg = String(header.alg);
-  const signature = alg.startsWith('ES')
-    ? cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
-    : alg.startsWith('PS')
-      ? cryptoSign('sha256', Buffer.from(input), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
-      : cryptoSign(alg === 'EdDSA' ? null : 'sha256', Buffer.from(input), key);
-  return `${input}.${base64url.encode(signature)}`;
 }
 
 function assertRefused(verdict: Verdict, status = 401): MeshError {
@@ -236,7 +213,7 @@ test('bad signature, tampered payload, alg none, HS256 with the public key, kid 
     assert.match(assertRefused(await run(authn, exchange(`Bearer ${embedded}`))).message, /header/);
 
     // A real key of ours, but a header the mesh does not accept.
-    const mine = await ownKey(h.store, 'ES256', ISSUER, h.time.now() / 1000 + 86_400);
+    const mine = await ownKey(h.store, 'ES256', ISSUER, Math.floor(h.time.now() / 1000) + 86_400);
     const sign = (protectedHeader: Record<string, unknown>, body = claims) =>
       new SignJWT(body).setProtectedHeader({ alg: 'ES256', kid: mine.kid, ...protectedHeader }).sign(mine.privateKey);
     assert.equal(await run(authn, exchange(`Bearer ${await sign({})}`)), undefined);
@@ -254,7 +231,7 @@ test('a key only verifies tokens of its own issuer, and only with its own algori
   const h = await harness();
   try {
     const { authn } = h.stages({});
-    const mine = await ownKey(h.store, 'ES256', ISSUER, h.time.now() / 1000 + 86_400);
+    const mine = await ownKey(h.store, 'ES256', ISSUER, Math.floor(h.time.now() / 1000) + 86_400);
     const nowSec = Math.floor(h.time.now() / 1000);
     const body = { sub: 'a', iss: 'https://evil.example', exp: nowSec + 60, iat: nowSec };
     const otherIssuer = await new SignJWT(body).setProtectedHeader({ alg: 'ES256', kid: mine.kid }).sign(mine.privateKey);
@@ -279,7 +256,7 @@ test('a key only verifies tokens of its own issuer, and only with its own algori
 test('a token without exp is refused unless the policy allows it; a token without sub is refused', async () => {
   const h = await harness();
   try {
-    const mine = await ownKey(h.store, 'EdDSA', ISSUER, h.time.now() / 1000 + 86_400);
+    const mine = await ownKey(h.store, 'EdDSA', ISSUER, Math.floor(h.time.now() / 1000) + 86_400);
     const nowSec = Math.floor(h.time.now() / 1000);
     const noExp = await new SignJWT({ sub: 'a', iss: ISSUER, iat: nowSec }).setProtectedHeader({ alg: 'EdDSA', kid: mine.kid }).sign(mine.privateKey);
     assert.match(assertRefused(await run(h.stages({}).authn, exchange(`Bearer ${noExp}`))).message, /no exp/);
