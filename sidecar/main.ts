@@ -55,6 +55,12 @@ export interface SidecarOptions {
   /** Registers this instance under endpoints/<service>/<id> (leased); deregistered first on close. */
   register?: (service: string, id: string, address: string) => Promise<Registration>;
   graceMs?: number;
+  /**
+   * After deregistering, keep serving this long before closing the listeners, so every peer's endpoint set drops
+   * this instance first (etcd watch propagation) and no request is sent on a socket being closed. Default 1 s
+   * when registered, else 0.
+   */
+  drainDelayMs?: number;
 }
 
 export interface SidecarNode {
@@ -164,6 +170,8 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
       // Drain order: fail readiness, leave the endpoint set, then stop accepting and finish in-flight.
       runtime.draining = true;
       await registration?.deregister();
+      const drainDelay = o.drainDelayMs ?? (registration ? 1_000 : 0);
+      if (drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, drainDelay));
       const grace = o.graceMs ?? 5_000;
       await Promise.all([closeGracefully(inbound, grace), closeGracefully(outbound, grace)]);
       await Promise.all([appPools.close(), meshPools.close()]);
