@@ -1,7 +1,7 @@
 // The global limiter in Redis: one Lua script per lease, atomic, on Redis' clock (TIME), Cluster-safe keys.
 //
-// Key layout: `meshgate:quota:{<policy>:<key>}` — a hash {w: window start, n: tokens granted in that window},
-// expiring one second after its window ends. The whole policy:key sits in the hash tag, so the one key a script
+// Key layout: `meshgate:quota:{<policy>:<key>}` — a hash {w0, n0, w1, n1}: start and tokens granted of the
+// current and the next window, expiring one second after the later of the two ends. The whole policy:key sits in the hash tag, so the one key a script
 // touches maps to one Cluster slot and different keys spread over the cluster.
 import { createHash } from 'node:crypto';
 import { Redis, type Result } from 'ioredis';
@@ -11,14 +11,16 @@ import { QuotaStoreUnavailable, type AcquireRequest, type Grant, type QuotaStore
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** Lua ACQUIRE_SCRIPT: KEYS[1] counter, ARGV limit, windowMs, requested → [granted, remaining, resetMs, windowStart]. */
-    meshgateAcquire(key: string, limit: number, windowMs: number, requested: number): Result<[number, number, number, number], Context>;
+    /** Lua ACQUIRE_SCRIPT: KEYS[1] counters, ARGV limit, windowMs, requested, next → [granted, remaining, resetMs, windowStart]. */
+    meshgateAcquire(key: string, limit: number, windowMs: number, requested: number, nextWindow: '0' | '1'): Result<[number, number, number, number], Context>;
   }
 }
 
 /**
- * KEYS[1]: the counter of one policy:key.  ARGV: limit, window (ms), requested.
- * Windows are aligned to the epoch on Redis' clock; a counter from an older window counts as empty.
+ * KEYS[1]: the counters of one policy:key.  ARGV: limit, window (ms), requested, "1" to lease from the next window.
+ * Windows are aligned to the epoch on Redis' clock. The hash keeps two windows (fields w0/n0 and w1/n1, slot =
+ * window index mod 2): the current one and the next, which busy sidecars lease from shortly before it starts.
+ * A slot holding an older window counts as empty.
  */
 export const ACQUIRE_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
@@ -27,8 +29,11 @@ local window = tonumber(ARGV[2])
 local requested = tonumber(ARGV[3])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local start = now - (now % window)
-local state = redis.call('HMGET', KEYS[1], 'w', 'n')
+local current = now - (now % window)
+local start = current
+if ARGV[4] == '1' then start = current + window end
+local slot = tostring((start / window) % 2)
+local state = redis.call('HMGET', KEYS[1], 'w' .. slot, 'n' .. slot)
 local used = 0
 if tonumber(state[1]) == start then used = tonumber(state[2]) or 0 end
 local available = limit - used
@@ -36,8 +41,8 @@ if available < 0 then available = 0 end
 local granted = requested
 if granted > available then granted = available end
 if granted > 0 or tonumber(state[1]) ~= start then
-  redis.call('HSET', KEYS[1], 'w', start, 'n', used + granted)
-  redis.call('PEXPIREAT', KEYS[1], start + window + 1000)
+  redis.call('HSET', KEYS[1], 'w' .. slot, start, 'n' .. slot, used + granted)
+  redis.call('PEXPIREAT', KEYS[1], current + 2 * window + 1000)
 end
 return { granted, available - granted, start + window - now, start }
 `;
@@ -99,6 +104,7 @@ export class RedisQuotaStore implements QuotaStore {
         request.limit,
         request.windowMs,
         request.requested,
+        request.nextWindow ? '1' : '0',
       );
       return { granted, remaining, resetMs, windowStartMs };
     } catch (err) {

@@ -104,6 +104,12 @@ class Lease {
   /** Store's remaining after our last grant; -1 unknown. */
   remaining = -1;
   refill: Promise<void> | undefined = undefined;
+  /** Tokens leased from the next window (prefetched shortly before this one ends), promoted when it starts. */
+  nextTokens = 0;
+  nextStart = -1;
+  nextExpiresAt = 0;
+  nextRemaining = -1;
+  ahead: Promise<void> | undefined = undefined;
   waiting = 0;
   /** Requests seen (admitted or refused) since the last lease request, and when that request went out. */
   demand = 0;
@@ -213,9 +219,9 @@ export class LeaseClient extends EventEmitter {
     let lease = this.leases.get(id);
     if (!lease) this.leases.set(id, (lease = new Lease()));
     lease.demand++;
-    if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease);
+    if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease, now);
     if (lease.tokens > 0) return this.spend(policy, key, lease, now, this.scratch);
-    if (lease.remaining === 0) return this.exhausted(policy, lease, now, this.scratch);
+    if (lease.remaining === 0) return this.exhausted(policy, key, lease, now, this.scratch);
     if (this.stateValue === 'degraded') return this.fallbackDecision(policy, id, now, this.scratch);
     return this.waitForTokens(policy, key, id, lease);
   }
@@ -246,11 +252,23 @@ export class LeaseClient extends EventEmitter {
     this.backend.close();
   }
 
-  private expire(lease: Lease): void {
-    lease.tokens = 0;
-    lease.remaining = -1;
-    lease.windowStart = -1;
-    lease.lastBatch = 0;
+  /** The current window ended: the prefetched next window's lease takes over, or the lease starts empty. */
+  private expire(lease: Lease, now: number): void {
+    if (lease.nextStart !== -1 && now < lease.nextExpiresAt) {
+      lease.tokens = lease.nextTokens;
+      lease.windowStart = lease.nextStart;
+      lease.expiresAt = lease.nextExpiresAt;
+      lease.remaining = lease.nextRemaining;
+      lease.lastBatch = lease.nextTokens;
+    } else {
+      lease.tokens = 0;
+      lease.remaining = -1;
+      lease.windowStart = -1;
+      lease.lastBatch = 0;
+    }
+    lease.nextTokens = 0;
+    lease.nextStart = -1;
+    lease.nextRemaining = -1;
   }
 
   private spend(policy: GlobalPolicy, key: string, lease: Lease, now: number, out: QuotaOutcome): QuotaOutcome {
@@ -261,6 +279,7 @@ export class LeaseClient extends EventEmitter {
       const perMs = lease.demand / Math.max(now - lease.requestedAt, this.rttMs);
       if (lease.tokens <= Math.max(Math.ceil(lease.lastBatch / 4), Math.ceil(perMs * 2 * this.rttMs))) this.startRefill(policy, key, lease, now);
     }
+    this.prefetch(policy, key, lease, now);
     policy.decisions.allowed.inc();
     out.decision = 'allowed';
     out.remaining = Math.max(0, lease.remaining) + lease.tokens;
@@ -271,8 +290,10 @@ export class LeaseClient extends EventEmitter {
     return out;
   }
 
-  private exhausted(policy: GlobalPolicy, lease: Lease, now: number, out: QuotaOutcome): QuotaOutcome {
+  private exhausted(policy: GlobalPolicy, key: string, lease: Lease, now: number, out: QuotaOutcome): QuotaOutcome {
     policy.decisions.limited.inc();
+    // Refused until the window ends; a key this busy will want tokens the moment the next one starts.
+    this.prefetch(policy, key, lease, now);
     out.decision = 'limited';
     out.remaining = 0;
     out.resetMs = lease.expiresAt - now;
@@ -319,7 +340,7 @@ export class LeaseClient extends EventEmitter {
       if (lease.refill === undefined) this.startRefill(policy, key, lease, now);
       await lease.refill;
       now = this.now();
-      if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease);
+      if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease, now);
       if (lease.tokens > 0) {
         next = 'spend';
         break;
@@ -336,7 +357,7 @@ export class LeaseClient extends EventEmitter {
     const out = new QuotaOutcome();
     if (next === 'spend') return this.spend(policy, key, lease, now, out);
     if (next === 'fallback') return this.fallbackDecision(policy, id, now, out);
-    return this.exhausted(policy, lease, now, out);
+    return this.exhausted(policy, key, lease, now, out);
   }
 
   /**
@@ -365,42 +386,88 @@ export class LeaseClient extends EventEmitter {
     if (requested < 1) return; // a refill ahead with too little left to share: the next request asks for itself
     lease.demand = 0;
     lease.requestedAt = now;
-    const sentAt = now;
+    lease.refill = this.lease(policy, key, lease, requested, false, now);
+  }
+
+  /**
+   * Near the end of a window, a key with traffic leases from the next window, so its requests do not wait when the
+   * window turns. Sized like a refill for a fresh window (share of the whole limit, this key's demand); skipped
+   * when a share is under one token (small limits ask per request, nothing is stranded).
+   */
+  private prefetch(policy: GlobalPolicy, key: string, lease: Lease, now: number): void {
+    if (lease.ahead !== undefined || lease.nextStart !== -1 || lease.windowStart === -1 || this.stateValue !== 'ok') return;
+    const lead = Math.min(policy.windowMs / 4, Math.max(this.horizonMs, 4 * this.rttMs));
+    if (lease.expiresAt - now > lead) return;
+    const nodes = Math.max(1, Math.floor(this.liveNodes(this.service)) || 1);
+    const share = Math.floor(policy.limit / (4 * nodes));
+    if (share < 1) return;
+    const perHorizon = (lease.demand * this.horizonMs) / Math.max(now - lease.requestedAt, this.horizonMs);
+    const requested = Math.max(1, Math.min(share, Math.ceil(2 * perHorizon), this.maxBatch));
+    lease.ahead = this.lease(policy, key, lease, requested, true, now);
+  }
+
+  /** One Acquire; its grant lands in the current window, the next one, or replaces an ended window. */
+  private lease(policy: GlobalPolicy, key: string, lease: Lease, requested: number, nextWindow: boolean, sentAt: number): Promise<void> {
     this.stats.leaseRequests++;
-    lease.refill = this.backend
-      .acquire({ policy: policy.id, key: wireKey(key), limit: policy.limit, windowMs: policy.windowMs, requested }, this.rpcTimeoutMs)
-      .then(
-        (grant) => {
-          lease.refill = undefined;
-          this.rttMs = 0.8 * this.rttMs + 0.2 * Math.max(0.05, this.now() - sentAt);
-          if (grant.windowStartMs !== lease.windowStart) {
-            // A new window: whatever was left belonged to the old one.
-            lease.tokens = 0;
-            lease.windowStart = grant.windowStartMs;
-          }
+    const request = { policy: policy.id, key: wireKey(key), limit: policy.limit, windowMs: policy.windowMs, requested, nextWindow };
+    return this.backend.acquire(request, this.rpcTimeoutMs).then(
+      (grant) => {
+        if (nextWindow) lease.ahead = undefined;
+        else lease.refill = undefined;
+        const now = this.now();
+        this.rttMs = 0.8 * this.rttMs + 0.2 * Math.max(0.05, now - sentAt);
+        // Conservative local times: the store answered after `sentAt`, so these are never later than the truth.
+        const expiresAt = sentAt + grant.resetMs;
+        const startsAt = expiresAt - policy.windowMs;
+        if (grant.windowStartMs < lease.windowStart) {
+          // Answered after its window ended here (the next one was already promoted): those tokens are void.
+        } else if (grant.windowStartMs === lease.windowStart) {
           lease.tokens += grant.granted;
-          lease.expiresAt = sentAt + grant.resetMs;
+          lease.expiresAt = expiresAt;
           lease.remaining = grant.remaining;
           lease.lastBatch = grant.granted;
-          if (grant.granted > 0) {
-            policy.leasesGranted.inc();
-            policy.leaseSize.observe(grant.granted);
-          } else {
-            policy.leasesExhausted.inc();
+        } else if (grant.windowStartMs === lease.nextStart) {
+          lease.nextTokens += grant.granted;
+          lease.nextRemaining = grant.remaining;
+        } else if (now < startsAt && grant.windowStartMs > lease.windowStart) {
+          // A window that has not started here yet: held until the current one ends.
+          lease.nextTokens = grant.granted;
+          lease.nextStart = grant.windowStartMs;
+          lease.nextExpiresAt = expiresAt;
+          lease.nextRemaining = grant.remaining;
+        } else {
+          // A newer window than the lease's: whatever was left belonged to an ended window.
+          lease.tokens = grant.granted;
+          lease.windowStart = grant.windowStartMs;
+          lease.expiresAt = expiresAt;
+          lease.remaining = grant.remaining;
+          lease.lastBatch = grant.granted;
+          if (lease.nextStart !== -1 && lease.nextStart <= grant.windowStartMs) {
+            lease.nextTokens = 0;
+            lease.nextStart = -1;
+            lease.nextRemaining = -1;
           }
-          if (this.stateValue === 'degraded') this.recover();
-        },
-        (err: Error) => {
-          lease.refill = undefined;
-          if (this.closed) return;
-          policy.leasesFailed.inc();
-          if (err instanceof QuotaCallError && !err.retryable) {
-            this.log.error({ policy: policy.id, err: err.message }, 'quota-svc refused a lease request');
-            return;
-          }
-          this.degrade(err.message, true);
-        },
-      );
+        }
+        if (grant.granted > 0) {
+          policy.leasesGranted.inc();
+          policy.leaseSize.observe(grant.granted);
+        } else {
+          policy.leasesExhausted.inc();
+        }
+        if (this.stateValue === 'degraded') this.recover();
+      },
+      (err: Error) => {
+        if (nextWindow) lease.ahead = undefined;
+        else lease.refill = undefined;
+        if (this.closed) return;
+        policy.leasesFailed.inc();
+        if (err instanceof QuotaCallError && !err.retryable) {
+          this.log.error({ policy: policy.id, err: err.message }, 'quota-svc refused a lease request');
+          return;
+        }
+        this.degrade(err.message, true);
+      },
+    );
   }
 
   private degrade(reason: string, probe: boolean): void {

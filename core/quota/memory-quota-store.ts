@@ -2,9 +2,10 @@
 import { LRUCache } from 'lru-cache';
 import type { AcquireRequest, Grant, QuotaStore } from './quota-store.js';
 
+/** Counts of two consecutive windows (slot = window index mod 2), as the Redis hash keeps them. */
 interface WindowCount {
-  start: number;
-  used: number;
+  start: [number, number];
+  used: [number, number];
 }
 
 export interface MemoryQuotaStoreOptions {
@@ -26,18 +27,20 @@ export class MemoryQuotaStore implements QuotaStore {
 
   async acquire(request: AcquireRequest): Promise<Grant> {
     const now = this.now();
-    const start = now - (now % request.windowMs);
+    let start = now - (now % request.windowMs);
+    if (request.nextWindow) start += request.windowMs;
     const end = start + request.windowMs;
+    const slot = (start / request.windowMs) % 2;
     const id = request.policy + '\u0000' + request.key;
     let count = this.windows.get(id);
-    if (!count) this.windows.set(id, (count = { start, used: 0 }));
-    else if (count.start !== start) {
-      count.start = start;
-      count.used = 0;
+    if (!count) this.windows.set(id, (count = { start: [-1, -1], used: [0, 0] }));
+    if (count.start[slot] !== start) {
+      count.start[slot] = start;
+      count.used[slot] = 0;
     }
-    const available = Math.max(0, request.limit - count.used);
+    const available = Math.max(0, request.limit - count.used[slot]);
     const granted = Math.min(request.requested, available);
-    count.used += granted;
+    count.used[slot] += granted;
     return { granted, remaining: available - granted, resetMs: end - now, windowStartMs: start };
   }
 

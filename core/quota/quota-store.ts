@@ -7,6 +7,8 @@ export interface AcquireRequest {
   limit: number;
   windowMs: number;
   requested: number;
+  /** Lease from the window after the current one (prefetch shortly before a window ends). */
+  nextWindow?: boolean;
 }
 
 export interface Grant {

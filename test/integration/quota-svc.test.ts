@@ -69,9 +69,22 @@ test('windows follow Redis TIME and the counter lives under a Cluster hash tag w
   }
   assert.deepEqual({ granted: grant.granted, remaining: grant.remaining }, { granted: 3, remaining: 7 });
   const key = 'meshgate:quota:{svc.clock:203.0.113.5}';
-  assert.deepEqual(await inspect.hgetall(key), { w: String(grant.windowStartMs), n: '3' });
-  const pexpireAt = await inspect.pexpiretime(key);
-  assert.equal(pexpireAt, grant.windowStartMs + windowMs + 1000);
+  const slot = (grant.windowStartMs / windowMs) % 2;
+  assert.deepEqual(await inspect.hgetall(key), { [`w${slot}`]: String(grant.windowStartMs), [`n${slot}`]: '3' });
+  // Kept until the window after this one has ended (it may hold next-window leases).
+  assert.equal(await inspect.pexpiretime(key), grant.windowStartMs + 2 * windowMs + 1000);
+});
+
+test('next-window leases are counted in the next window, apart from the current one', async () => {
+  const windowMs = 3_600_000;
+  const request = { policy: 'svc.next', key: 'k', limit: 10, windowMs, requested: 6 };
+  const current = await backend.acquire(request, 5000);
+  const next = await backend.acquire({ ...request, nextWindow: true }, 5000);
+  if (next.windowStartMs !== current.windowStartMs + windowMs) return; // the hour turned in between
+  assert.deepEqual([current.granted, next.granted], [6, 6]);
+  assert.ok(next.resetMs > windowMs && next.resetMs <= 2 * windowMs);
+  assert.equal((await backend.acquire(request, 5000)).granted, 4);
+  assert.equal((await backend.acquire({ ...request, nextWindow: true }, 5000)).granted, 4);
 });
 
 test('invalid requests are INVALID_ARGUMENT naming the field, and are not retried as outages', async () => {

@@ -237,3 +237,47 @@ test('small limits strand no token on a node: two nodes, uneven traffic, exactly
   assert.equal(admitted, 6);
   for (const n of nodes) await n.close();
 });
+
+test('a busy key leases the next window ahead: no wait when windows turn, never more than the limit per window', async () => {
+  const { client, clock, backend } = setup({ start: 7_000_000 });
+  const p = client.compile(policy(500, 1000));
+  const perWindow = new Map<number, number>();
+  let waits = 0;
+  // 5 windows at 200 requests per second (1 every 5 ms), below the limit.
+  for (let step = 0; step < 1000; step++) {
+    const { outcome, waited } = await take(client, p);
+    if (waited) waits++;
+    assert.equal(outcome.decision, 'allowed');
+    perWindow.set(outcome.windowStartMs, (perWindow.get(outcome.windowStartMs) ?? 0) + 1);
+    clock.now += 5;
+    await settle();
+  }
+  assert.equal(waits, 1, 'only the very first request waited');
+  assert.ok(backend.requests.some((r) => r.nextWindow), 'next-window leases were asked for');
+  for (const [start, n] of perWindow) {
+    assert.equal(start % 1000, 0);
+    assert.ok(n <= 500);
+  }
+  assert.ok(perWindow.size >= 5);
+});
+
+test('an exhausted busy key gets the next window ahead too, and its counts stay within the limit', async () => {
+  const { client, clock } = setup({ start: 8_000_000 });
+  const p = client.compile(policy(40, 1000));
+  const perWindow = new Map<number, number>();
+  const firstWaited = new Map<number, boolean>();
+  for (let step = 0; step < 1000; step++) {
+    const { outcome, waited } = await take(client, p);
+    if (outcome.decision === 'allowed') {
+      perWindow.set(outcome.windowStartMs, (perWindow.get(outcome.windowStartMs) ?? 0) + 1);
+      if (!firstWaited.has(outcome.windowStartMs)) firstWaited.set(outcome.windowStartMs, waited);
+    }
+    clock.now += 5;
+    await settle();
+  }
+  for (const n of perWindow.values()) assert.ok(n <= 40, `${n} > 40`);
+  // Every full window admits its 40 (the lease of the next window is there when it starts)...
+  assert.deepEqual([...perWindow.values()].slice(1, 4), [40, 40, 40]);
+  // ...and its first request did not wait (only the very first window's did).
+  assert.deepEqual([...firstWaited.values()], [true, false, false, false, false]);
+});

@@ -44,3 +44,15 @@ test('invalid requests name the field', () => {
   assert.match(invalidAcquire({ ...ok, requested: 6 })!, /^requested/);
   assert.match(invalidAcquire({ ...ok, requested: 0 })!, /^requested/);
 });
+
+test('next-window leases count against the next window, not the current one', async () => {
+  let now = 20_900;
+  const store = new MemoryQuotaStore({ now: () => now });
+  const req = { policy: 'p', key: 'k', limit: 10, windowMs: 1000, requested: 4 };
+  assert.deepEqual(await store.acquire({ ...req, nextWindow: true }), { granted: 4, remaining: 6, resetMs: 1100, windowStartMs: 21_000 });
+  assert.deepEqual(await store.acquire(req), { granted: 4, remaining: 6, resetMs: 100, windowStartMs: 20_000 });
+  now = 21_000;
+  assert.deepEqual(await store.acquire(req), { granted: 4, remaining: 2, resetMs: 1000, windowStartMs: 21_000 });
+  now = 22_000;
+  assert.deepEqual(await store.acquire(req), { granted: 4, remaining: 6, resetMs: 1000, windowStartMs: 22_000 }, 'a slot from two windows ago counts as empty');
+});

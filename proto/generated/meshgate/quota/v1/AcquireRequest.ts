@@ -8,6 +8,7 @@ export interface AcquireRequest {
   'limit'?: (number | string | Long);
   'windowMs'?: (number | string | Long);
   'requested'?: (number);
+  'nextWindow'?: (boolean);
 }
 
 export interface AcquireRequest__Output {
@@ -16,4 +17,5 @@ export interface AcquireRequest__Output {
   'limit': (number);
   'windowMs': (number);
   'requested': (number);
+  'nextWindow': (boolean);
 }
