@@ -29,58 +29,53 @@ function settle(x: Exchange, name: HeaderPolicy, policyHeader: string, outcome: 
   }
 }
 
+/** Per-request record of the policies already passed (only routes with several global policies allocate it). */
+interface Taken {
+  keys: string[];
+  remaining: number[];
+  resetMs: number[];
+  leased: boolean[];
+}
+
 /** Several global policies: taken in order; a refusal gives back the tokens already taken for this request. */
 class MultiPolicy {
-  private readonly keys: string[];
-  private readonly remaining: number[];
-  private readonly resetMs: number[];
-  private readonly leased: boolean[];
-
   constructor(
     private readonly leases: LeaseClient,
     private readonly policies: GlobalPolicy[],
     private readonly keyOf: KeyBuilder[],
     private readonly names: HeaderPolicy[],
     private readonly policyHeader: string,
-  ) {
-    this.keys = policies.map(() => '');
-    this.remaining = policies.map(() => 0);
-    this.resetMs = policies.map(() => 0);
-    this.leased = policies.map(() => false);
-  }
+  ) {}
 
   request(x: Exchange): Verdict | Promise<Verdict> {
-    const keys = this.policies.map((_, i) => this.keyOf[i](x));
-    return this.from(x, keys, 0, this.fresh());
+    const n = this.policies.length;
+    const taken: Taken = { keys: this.keyOf.map((key) => key(x)), remaining: new Array(n), resetMs: new Array(n), leased: new Array(n).fill(false) };
+    return this.from(x, taken, 0);
   }
 
-  private fresh() {
-    return { remaining: this.remaining.slice(), resetMs: this.resetMs.slice(), leased: this.leased.slice() };
-  }
-
-  private from(x: Exchange, keys: string[], start: number, state: ReturnType<MultiPolicy['fresh']>): Verdict | Promise<Verdict> {
+  private from(x: Exchange, taken: Taken, start: number): Verdict | Promise<Verdict> {
     for (let i = start; i < this.policies.length; i++) {
-      const outcome = this.leases.take(this.policies[i], keys[i]);
-      if (outcome instanceof Promise) return outcome.then((o) => this.step(x, keys, i, state, o) ?? this.from(x, keys, i + 1, state));
-      const refused = this.step(x, keys, i, state, outcome);
+      const outcome = this.leases.take(this.policies[i], taken.keys[i]);
+      if (outcome instanceof Promise) return outcome.then((o) => this.step(x, taken, i, o) ?? this.from(x, taken, i + 1));
+      const refused = this.step(x, taken, i, outcome);
       if (refused) return refused;
     }
     let pick = 0;
-    for (let i = 1; i < this.policies.length; i++) if (state.remaining[i] < state.remaining[pick]) pick = i;
-    setRateLimitHeaders(x, this.names[pick], state.remaining[pick], state.resetMs[pick], this.policyHeader);
+    for (let i = 1; i < this.policies.length; i++) if (taken.remaining[i] < taken.remaining[pick]) pick = i;
+    setRateLimitHeaders(x, this.names[pick], taken.remaining[pick], taken.resetMs[pick], this.policyHeader);
     return undefined;
   }
 
-  /** Record policy i's outcome; on refusal give back earlier tokens and return the verdict. */
-  private step(x: Exchange, keys: string[], i: number, state: ReturnType<MultiPolicy['fresh']>, outcome: QuotaOutcome): Verdict | undefined {
+  /** Record policy i's outcome; on refusal give back the earlier tokens and return the verdict. */
+  private step(x: Exchange, taken: Taken, i: number, outcome: QuotaOutcome): Verdict | undefined {
     if (outcome.decision === 'allowed' || outcome.decision === 'fallback_allowed') {
-      state.remaining[i] = outcome.remaining;
-      state.resetMs[i] = outcome.resetMs;
-      state.leased[i] = outcome.leased;
+      taken.remaining[i] = outcome.remaining;
+      taken.resetMs[i] = outcome.resetMs;
+      taken.leased[i] = outcome.leased;
       return undefined;
     }
     const verdict = settle(x, this.names[i], this.policyHeader, outcome);
-    for (let j = 0; j < i; j++) if (state.leased[j]) this.leases.refund(this.policies[j], keys[j]);
+    for (let j = 0; j < i; j++) if (taken.leased[j]) this.leases.refund(this.policies[j], taken.keys[j]);
     return verdict;
   }
 }
