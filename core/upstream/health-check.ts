@@ -35,6 +35,7 @@ export interface HealthCheckOptions {
 export class HealthChecks implements EndpointFilter {
   private readonly health = new Map<string, Health>();
   private readonly timer: NodeJS.Timeout;
+  private readonly probes = new Set<Promise<void>>();
   private readonly now: () => number;
 
   constructor(private readonly o: HealthCheckOptions) {
@@ -47,6 +48,11 @@ export class HealthChecks implements EndpointFilter {
   excluded(address: string): boolean {
     const h = this.health.get(address);
     return h !== undefined && !h.healthy;
+  }
+
+  /** Resolves when the probes started so far have finished. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.probes]);
   }
 
   stop(): void {
@@ -69,7 +75,8 @@ export class HealthChecks implements EndpointFilter {
         if (h.probing || now < h.nextAt) continue;
         h.probing = true;
         h.nextAt = now + (check.interval ? parseDuration(check.interval) : HEALTH_DEFAULTS.intervalMs);
-        void this.probe(name, address, check, h);
+        const probe = this.probe(name, address, check, h).finally(() => this.probes.delete(probe));
+        this.probes.add(probe);
       }
     }
     // Endpoints that left (or whose service dropped its check) are forgotten.

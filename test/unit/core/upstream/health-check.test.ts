@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HealthChecks } from '../../../../core/upstream/health-check.js';
+import { NO_ENDPOINTS } from '../../../../core/upstream/endpoints.js';
+import { PoolSet } from '../../../../core/upstream/pool.js';
+import { startFakeUpstream } from '../../../support/fake-upstream.js';
+import { layerSnapshot } from '../../../support/layer-exchange.js';
+
+test('failed probes take an endpoint out after the unhealthy threshold; good ones bring it back', async () => {
+  const a = await startFakeUpstream('a', 'ok');
+  const b = await startFakeUpstream('b', 'ok');
+  const pools = new PoolSet();
+  const clock = { t: 0 };
+  const snapshot = layerSnapshot({
+    endpoints: [a.address, b.address],
+    healthCheck: { path: '/healthz', interval: '1s', timeout: '500ms', unhealthyThreshold: 2, healthyThreshold: 2 },
+  });
+  const checks = new HealthChecks({ snapshot: () => snapshot, endpoints: NO_ENDPOINTS, pools, tickMs: 60_000, now: () => clock.t });
+  const round = async () => {
+    checks.tick();
+    await checks.settled();
+    clock.t += 1_000;
+  };
+  try {
+    await round();
+    assert.equal(a.received.at(-1)?.path, '/healthz');
+    assert.equal(checks.excluded(a.address), false);
+
+    await a.setMode('error', { status: 503 });
+    await round();
+    assert.equal(checks.excluded(a.address), false, 'one failure is under the threshold');
+    await round();
+    assert.equal(checks.excluded(a.address), true);
+    assert.equal(checks.excluded(b.address), false);
+
+    await a.setMode('ok');
+    checks.tick();
+    await checks.settled();
+    const probed = a.received.length;
+    checks.tick(); // same instant: the next probe is not due yet
+    await checks.settled();
+    assert.equal(a.received.length, probed);
+    clock.t += 1_000;
+    assert.equal(checks.excluded(a.address), true, 'one success is under the healthy threshold');
+    await round();
+    assert.equal(checks.excluded(a.address), false);
+
+    await a.setMode('refuse');
+    await round();
+    await round();
+    assert.equal(checks.excluded(a.address), true, 'refused connections fail the check too');
+  } finally {
+    await pools.close();
+    await a.close();
+    await b.close();
+  }
+});
