@@ -11,6 +11,7 @@ import { startEtcd, type EtcdProcess } from '../test/support/start-etcd.js';
 import { startRedis, type RedisProcess } from '../test/support/start-redis.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../test/support/otlp-receiver.js';
 import { freePort } from '../test/support/free-port.js';
+import { runMeshgate } from '../test/support/spawn-mesh.js';
 import { DEMO_ENV } from './demo/serve.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -276,7 +277,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       });
 
     // The routes first, as the one-shot config-apply service: every node then starts from a snapshot.
-    const applied = await runCli(['apply', config, '--message', 'npm run stack'], { MESHGATE_ETCD: etcd.endpoint, MESHGATE_AUTHOR: 'npm-run-stack' });
+    const applied = await runMeshgate(['apply', config, '--message', 'npm run stack'], { MESHGATE_ETCD: etcd.endpoint, MESHGATE_AUTHOR: 'npm-run-stack' });
     if (applied.code !== 0) throw new Error(`meshgate apply ${config} failed (${applied.code}):\n${applied.stderr}${applied.stdout}`);
     const version = Number(/applied version (\d+)|live version (\d+)/.exec(applied.stdout)?.slice(1).find(Boolean) ?? NaN);
 
@@ -352,7 +353,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       env: meshEnv,
       processes: children.map((c) => ({ name: c.name, pid: c.pid, logFile: c.logFile })),
       version,
-      meshgate: (args, timeoutMs) => runCli(args, cliEnv, timeoutMs),
+      meshgate: (args, timeoutMs) => runMeshgate(args, cliEnv, timeoutMs),
       async issueToken(body) {
         const res = await fetch(`${authzUrl}/v1/tokens`, {
           method: 'POST',
@@ -375,27 +376,6 @@ async function ports(n: number): Promise<number[]> {
   const out = new Set<number>();
   while (out.size < n) out.add(await freePort());
   return [...out];
-}
-
-/** A short-lived `meshgate` command with `env`, to completion. */
-function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    started.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`meshgate ${args.join(' ')} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      started.delete(child);
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 function banner(s: Stack, token: string): string {
