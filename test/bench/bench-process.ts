@@ -168,3 +168,25 @@ export function peakRssMb(pid: number): number | undefined {
   }
   return found ? Math.round((kb / 1024) * 10) / 10 : undefined;
 }
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+
+/** CPU time (user + system, µs) used so far by the pids and their direct children; undefined without /proc. */
+export function cpuTimeUs(pids: number[]): number | undefined {
+  let ticks = 0;
+  let found = false;
+  for (const pid of pids) {
+    for (const p of withChildren(pid)) {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(fields[11]) + Number(fields[12]);
+        found = true;
+      } catch {
+        // exited
+      }
+    }
+  }
+  return found ? (ticks * 1e6) / CLK_TCK : undefined;
+}
