@@ -31,6 +31,7 @@ const CONFIG = {
     { name: 'posts', circuitBreaker: NO_BREAKER },
     { name: 'outage-open', circuitBreaker: NO_BREAKER, retryBudget: { percent: 100, minRetriesPerSecond: 10000 } },
     { name: 'outage-budget', circuitBreaker: NO_BREAKER, retryBudget: { percent: 20, minRetriesPerSecond: 0 } },
+    { name: 'outage-default', circuitBreaker: NO_BREAKER },
     { name: 'flaky', circuitBreaker: NO_BREAKER, outlierDetection: { consecutiveErrors: 3, baseEjectionTime: '1s', maxEjectionPercent: 50 } },
     { name: 'narrow', circuitBreaker: NO_BREAKER, connectionPool: { maxConnections: 1, maxPending: 0 } },
   ],
@@ -44,6 +45,7 @@ const CONFIG = {
     route('posts', 'posts', { retry: { attempts: 3, retryOn: ['connect-failure', 'reset', 'gateway-error'] } }),
     route('outage-open', 'outage-open', { retry: { attempts: 5, retryOn: ['gateway-error'], backoff: '1ms', maxBackoff: '1ms' } }),
     route('outage-budget', 'outage-budget', { retry: { attempts: 5, retryOn: ['gateway-error'], backoff: '1ms', maxBackoff: '1ms' } }),
+    route('outage-default', 'outage-default', { retry: { attempts: 5, retryOn: ['gateway-error'], backoff: '1ms', maxBackoff: '1ms' } }),
     route('flaky', 'flaky'),
     route('narrow', 'narrow'),
   ],
@@ -198,13 +200,16 @@ test('retry budget: during an outage retries add bounded load on the failing ups
   };
   const without = await load('outage-open');
   const withBudget = await load('outage-budget');
+  const withDefault = await load('outage-default');
+  const added = (n: number) => `${n} requests reached it (${((n / N - 1) * 100).toFixed(0)}% added load)`;
   console.log(
-    `retry budget (attempts 5, ${N} requests, upstream answering 503): without budget ${without} requests reached it ` +
-      `(${((without / N - 1) * 100).toFixed(0)}% added load); with a 20% budget ${withBudget} (${((withBudget / N - 1) * 100).toFixed(0)}% added load)`,
+    `retry budget (attempts 5, ${N} requests, upstream answering 503): without budget ${added(without)}; ` +
+      `with a 20% budget ${added(withBudget)}; with the default budget (20% + 3/s floor) ${added(withDefault)}`,
   );
   assert.equal(without, N * 5);
   assert.ok(withBudget <= N * 1.25, `with budget ${withBudget}`);
   assert.ok(withBudget > N, 'some retries were still made');
+  assert.ok(withDefault <= N * 1.2 + 30 + 1, `with the default budget ${withDefault}`);
 });
 
 test('outlier ejection: a failing endpoint is ejected, traffic goes to the healthy one, and it returns after the interval', async () => {
