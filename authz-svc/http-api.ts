@@ -1,9 +1,9 @@
-// authz-svc's HTTP API (7070): /.well-known/jwks.json, the admin API under /v1 (Bearer admin token), health and metrics.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+// authz-svc's HTTP API (7070): /.well-known/jwks.json and the admin API under /v1 (Bearer admin token), served on
+// the node's admin listener (which adds /healthz /readyz /metrics /config).
+import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { errorBody, meshError, type ErrorCode } from '../core/errors.js';
-import { registry } from '../core/telemetry/metrics.js';
+import { startAdmin, type ReadyState } from '../core/http/admin-server.js';
 import { logger } from '../core/telemetry/log.js';
 import type { AdminCredential } from './admin-auth.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -19,7 +19,9 @@ export interface HttpApiOptions {
   service: TokenService;
   keys: SigningKeys;
   admin: AdminCredential;
-  ready: () => { ready: boolean; detail: Record<string, unknown> };
+  ready: () => ReadyState;
+  /** What /config shows (no secrets). */
+  config: () => unknown;
 }
 
 export interface HttpApi {
@@ -68,31 +70,36 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
 }
 
 export async function startHttpApi(o: HttpApiOptions): Promise<HttpApi> {
-  const server = http.createServer((req, res) => {
-    const requestId = randomUUID();
-    handle(o, req, res, requestId).catch((err: unknown) => {
-      if (err instanceof HttpFailure) return sendError(res, err.code, err.message, requestId, err.headers);
-      if (err instanceof InvalidField) return sendError(res, 'bad_request', err.message, requestId);
-      if (err instanceof OpaqueStoreUnavailable) return sendError(res, 'auth_unavailable', 'the opaque token store is unavailable', requestId, { 'retry-after': '1' });
-      log.error({ err, path: req.url?.split('?')[0] }, 'authz request failed');
-      if (!res.headersSent) sendError(res, 'internal', 'the request failed', requestId);
-      else res.destroy();
-    });
+  const admin = await startAdmin({
+    host: o.host,
+    port: o.port,
+    role: 'authz',
+    ready: o.ready,
+    config: o.config,
+    extra: async (req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path !== '/.well-known/jwks.json' && !path.startsWith('/v1/')) return false;
+      const requestId = randomUUID();
+      await handle(o, req, res, requestId).catch((err: unknown) => {
+        if (err instanceof HttpFailure) return sendError(res, err.code, err.message, requestId, err.headers);
+        if (err instanceof InvalidField) return sendError(res, 'bad_request', err.message, requestId);
+        if (err instanceof OpaqueStoreUnavailable) return sendError(res, 'auth_unavailable', 'the opaque token store is unavailable', requestId, { 'retry-after': '1' });
+        log.error({ err, path }, 'authz request failed');
+        if (!res.headersSent) sendError(res, 'internal', 'the request failed', requestId);
+        else res.destroy();
+      });
+      return true;
+    },
   });
-  server.requestTimeout = 10_000;
-  server.headersTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  // Slow or stuck clients of the admin API do not hold sockets forever.
+  admin.server.requestTimeout = 10_000;
+  admin.server.headersTimeout = 5_000;
   return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+    port: admin.port,
+    close: async () => {
+      admin.server.closeIdleConnections();
+      await admin.close();
+    },
   };
 }
 
@@ -101,18 +108,10 @@ async function handle(o: HttpApiOptions, req: http.IncomingMessage, res: http.Se
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
-  // Public: the JWKS (RFC 7517 §5) for verifiers outside the mesh, and health.
-  if (path === '/.well-known/jwks.json' && (method === 'GET' || method === 'HEAD'))
+  // Public: the JWKS (RFC 7517 §5), for verifiers outside the mesh.
+  if (path === '/.well-known/jwks.json') {
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure('no_route', `no ${method} ${path}`);
     return send(res, 200, o.keys.jwks(), { 'cache-control': 'public, max-age=60', 'content-type': 'application/jwk-set+json' });
-  if (path === '/healthz') return send(res, 200, { status: 'ok' });
-  if (path === '/readyz') {
-    const state = o.ready();
-    return send(res, state.ready ? 200 : 503, { status: state.ready ? 'ready' : 'not ready', ...state.detail });
-  }
-  if (path === '/metrics') {
-    const text = await registry.metrics();
-    res.writeHead(200, { 'content-type': registry.contentType });
-    return void res.end(text);
   }
   if (!path.startsWith('/v1/')) throw new HttpFailure('no_route', 'unknown endpoint');
 

@@ -84,14 +84,15 @@ export async function startAuthz(o: AuthzOptions): Promise<AuthzNode> {
     }
 
     const ready = () => {
+      // Ready while the store is reachable: keys and revocations are written there. Opaque tokens may lag (Redis).
       const r = revocations.status();
-      const opaqueReady = opaque.ready();
       return {
         ready: o.store.connected,
-        detail: { kid: keys.kid, store: o.store.connected ? 'up' : 'down', opaqueStore: { backend: opaque.backend, ready: opaqueReady }, revocations: r.revocations, issuers: jwks.status() },
+        detail: { kid: keys.kid, store: o.store.connected ? 'up' : 'down', opaqueStore: { backend: opaque.backend, ready: opaque.ready() }, revocations: r.revocations, issuers: jwks.status() },
       };
     };
-    const http = await startHttpApi({ host, port: o.httpPort, service, keys, admin, ready });
+    const config = () => ({ role: 'authz', issuer: o.issuer, kid: keys.kid, nextKid: keys.nextKid, algorithm: keys.algorithm, maxTtlSeconds: keys.maxTtlSeconds });
+    const http = await startHttpApi({ host, port: o.httpPort, service, keys, admin, ready, config });
     closers.push(() => http.close());
     const grpc = await startAuthzGrpc(service, admin, host, o.grpcPort);
     closers.push(() => grpc.close());
@@ -102,7 +103,7 @@ export async function startAuthz(o: AuthzOptions): Promise<AuthzNode> {
         port: o.adminPort,
         role: 'authz',
         ready,
-        config: () => ({ role: 'authz', issuer: o.issuer, kid: keys.kid, algorithm: keys.algorithm, httpPort: http.port, grpcPort: grpc.port }),
+        config,
       });
       closers.push(() => adminServer!.close());
     }
