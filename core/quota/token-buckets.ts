@@ -5,10 +5,10 @@
 // interval T = windowMs / limit; a request is admitted when TAT' = max(TAT, now) + T stays within C·T of now.
 // One double per key, no object per key, nothing allocated per request once a key exists.
 //
-// Memory bound: `maxKeys` keys (default 1,000,000), nothing preallocated. Each key costs its string (≈ 16 + length
-// bytes), lru-cache's Map entry and list slots, and 8 bytes of slab: ≈ 170 bytes for an IPv4 key, up to ≈ 240
-// under heavy churn (test/bench/quota-cost.ts measures RSS at one million keys). When full, the least recently
-// used key is forgotten, i.e. its bucket restarts full.
+// Memory bound: `maxKeys` keys (default 1,000,000). lru-cache preallocates its lists (≈ 15 MB at a million);
+// each key adds its string (≈ 16 + length bytes), a Map entry and 8 bytes of slab: ≈ 160 bytes a key in all,
+// measured by test/bench/quota-cost.ts as process RSS at one million IPv4 keys (≈ 155 MB over the baseline).
+// When full, the least recently used key is forgotten, i.e. its bucket restarts full.
 import { LRUCache } from 'lru-cache';
 
 /** The result of one check; `TokenBuckets` reuses one instance per call site (read it before the next check). */
@@ -51,9 +51,9 @@ export class TokenBuckets {
   constructor(options: { maxKeys?: number } = {}) {
     // At least a route's worth of policies (≤ 8), so committing one never evicts a key checked beside it.
     this.maxKeys = Math.max(16, options.maxKeys ?? 1_000_000);
-    // Bounded by count through maxSize (one unit per key) rather than `max`, which would preallocate its lists for
-    // maxKeys up front (≈ 15 MB at a million) in every sidecar, busy or idle; lookups cost the same.
-    this.index = new LRUCache<string, number>({ maxSize: this.maxKeys, sizeCalculation: () => 1 });
+    // `max` preallocates lru-cache's typed lists (≈ 15 MB at a million keys, idle or not) and in exchange holds a
+    // full cache in ≈ 160 bytes a key; `maxSize` grows its lists instead and measured 215–270 bytes a key.
+    this.index = new LRUCache<string, number>({ max: this.maxKeys });
     this.tats = new Float64Array(Math.min(INITIAL_SLOTS, this.maxKeys));
   }
 
