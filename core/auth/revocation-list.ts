@@ -58,6 +58,13 @@ export class RevocationList {
   private watcher: Watcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private disconnectedSince: number | undefined;
+  /**
+   * Set when the store was seen unreachable; cleared only once the mirror is known complete again (a `reset`
+   * re-read arrived, or our own read after reconnecting merged in). `connected` alone is not enough: the store
+   * can be reachable again before this watch has re-read, and revocations made meanwhile are not here yet.
+   */
+  private awaitingResync = false;
+  private resyncing = false;
   private reportedStale = false;
   private readonly staleAfterMs: number;
   private readonly now: () => number;
@@ -93,11 +100,13 @@ export class RevocationList {
    * so the caller must fail closed. Reads the store's flag, so it turns true without waiting for the timer.
    */
   get stale(): boolean {
-    if (this.store.connected) {
+    if (this.store.connected && !this.awaitingResync) {
       if (this.disconnectedSince !== undefined) this.sample();
       return false;
     }
     const now = this.now();
+    if (!this.store.connected) this.awaitingResync = true;
+    else this.resync();
     if (this.disconnectedSince === undefined) this.disconnectedSince = now;
     return now - this.disconnectedSince > this.staleAfterMs;
   }
@@ -132,12 +141,14 @@ export class RevocationList {
   /** Timer tick: track the disconnect, move the gauges, log each transition once. */
   private sample(): void {
     const now = this.now();
-    if (this.store.connected) {
+    if (!this.store.connected) this.awaitingResync = true;
+    else if (this.awaitingResync) this.resync();
+    if (this.store.connected && !this.awaitingResync) {
       if (this.disconnectedSince !== undefined) {
-        log.info({ disconnectedForMs: now - this.disconnectedSince }, 'store reachable again; revocation mirror fresh');
+        log.info({ disconnectedForMs: now - this.disconnectedSince }, 'store reachable and revocations re-read; mirror fresh');
         this.disconnectedSince = undefined;
       }
-      if (this.reportedStale) this.reportedStale = false;
+      this.reportedStale = false;
       staleGauge.set(0);
       staleSeconds.set(0);
       return;
@@ -156,8 +167,31 @@ export class RevocationList {
     }
   }
 
-  private apply(event: WatchEvent): void {
+  /**
+   * Reconnected but not yet re-read: read `revoked/` ourselves and merge it in, add-only (a delete is left to the
+   * watch: applying an older read could otherwise drop an entry the watch has just delivered).
+   */
+  private resync(): void {
+    if (this.resyncing) return;
+    this.resyncing = true;
+    this.store.getPrefix(REVOKED_PREFIX).then(
+      (entries) => {
+        this.resyncing = false;
+        if (!this.store.connected) return;
+        for (const [key, value] of entries) this.apply({ type: 'put', key, value }, true);
+        this.awaitingResync = false;
+        this.sample();
+      },
+      () => {
+        this.resyncing = false;
+      },
+    );
+  }
+
+  private apply(event: WatchEvent, merge = false): void {
     if (event.type === 'reset') {
+      // A re-read of the whole prefix follows synchronously: once it is in, the mirror is complete again.
+      this.awaitingResync = false;
       const generation = ++this.generation;
       // Keep the old entries until the re-read's puts are in: a re-read must never un-revoke, even for a tick.
       setImmediate(() => {
@@ -183,6 +217,12 @@ export class RevocationList {
       record = { kind: parsed.kind, id: parsed.id, revokedAt: 0, expiresAt: 0 };
     }
     if (parsed.kind === 'sub' && typeof record.before !== 'number') record = { ...record, before: Infinity };
+    const held = map.get(parsed.id);
+    if (merge && held) {
+      // Our own read may be older than what the watch delivered: never narrow a subject revocation.
+      if (parsed.kind === 'sub') held.record = { ...held.record, before: Math.max(held.record.before ?? Infinity, record.before ?? Infinity) };
+      return;
+    }
     map.set(parsed.id, { record, generation: this.generation });
     this.updateGauges();
     for (const l of this.listeners) l(record);

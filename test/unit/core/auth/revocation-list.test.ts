@@ -101,7 +101,7 @@ test('listeners hear every revocation (for cache eviction)', async () => {
   await list.close();
 });
 
-test('staleness: stale only after the store has been unreachable longer than the bound; fresh as soon as it is back', async () => {
+test('staleness: stale only after the store has been unreachable longer than the bound; fresh once back and re-read', async () => {
   const memory = new MemoryStore();
   const state = { connected: true };
   const store = new Proxy(memory, { get: (t, prop) => (prop === 'connected' ? state.connected : Reflect.get(t, prop, t)) }) as Store;
@@ -117,11 +117,45 @@ test('staleness: stale only after the store has been unreachable longer than the
     assert.equal(list.stale, true);
     assert.equal(list.status().disconnectedForMs, 10_001);
     state.connected = true;
+    assert.equal(list.stale, true, 'back, re-reading');
+    await nextTick();
     assert.equal(list.stale, false);
     assert.equal(list.status().disconnectedForMs, 0);
     state.connected = false;
     now += 5_000;
     assert.equal(list.stale, false, 'the bound restarts with each disconnection');
+  } finally {
+    await list.close();
+  }
+});
+
+test('reachable again is not fresh again: stale until the revocations missed meanwhile are read back in', async () => {
+  const memory = new MemoryStore();
+  const state = { connected: true };
+  // A watch that loses the events sent while "disconnected", as a dropped etcd stream would.
+  const store = new Proxy(memory, {
+    get: (target, prop) => {
+      if (prop === 'connected') return state.connected;
+      if (prop === 'watch')
+        return (prefix: string, listener: (e: WatchEvent) => void) => target.watch(prefix, (e) => void (state.connected && listener(e)));
+      return Reflect.get(target, prop, target);
+    },
+  }) as Store;
+  let now = 5_000_000;
+  const list = await RevocationList.watch(store, { staleAfterMs: 1000, now: () => now });
+  try {
+    state.connected = false;
+    assert.equal(list.stale, false);
+    await memory.put(revocationStoreKey('jti', 'missed'), record('jti', 'missed'));
+    now += 2000;
+    assert.equal(list.stale, true);
+    state.connected = true;
+    assert.equal(list.isRevoked(token({ jti: 'missed' })), false, 'the watch never delivered it');
+    assert.equal(list.stale, true, 'connected, but the mirror has not caught up: still failing closed');
+    await nextTick();
+    await nextTick();
+    assert.equal(list.isRevoked(token({ jti: 'missed' })), true, 'read back in after reconnecting');
+    assert.equal(list.stale, false);
   } finally {
     await list.close();
   }
