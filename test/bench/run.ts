@@ -160,7 +160,8 @@ async function main(): Promise<void> {
         const f = figures.get(name)!;
         const target = { url: f.url, headers };
         log(`round ${round + 1}/${ROUNDS}: ${name}`);
-        await saturate(target, 1, CONNECTIONS, LOAD_CORE); // warm-up (JIT, pools)
+        // Warm-up (JIT, pools, heap growth): the mesh processes need a few seconds before their first figures.
+        await saturate(target, round === 0 ? 3 : 1, CONNECTIONS, LOAD_CORE);
         const cpu0 = cpuTimeUs(f.cpuPids);
         const sat = await saturate(target, SECONDS, CONNECTIONS, LOAD_CORE);
         const cpu1 = cpuTimeUs(f.cpuPids);
