@@ -61,15 +61,22 @@ export const bufferedBodies = new WeakMap<Exchange, Buffer>();
 /** Request bodies a stage wrapped to watch while streaming (the edge's byte-counting body limit). */
 export const streamedBodies = new WeakMap<Exchange, Readable>();
 
+/**
+ * Whether the client's request carries a body: `sized` (Content-Length), `streamed` (chunked, or an HTTP/2 stream
+ * with DATA and no length) or `none` (RFC 9112 §6.3; RFC 9113 §8.1: END_STREAM on the HEADERS frame = no body).
+ */
+export function bodyKind(x: Exchange): 'none' | 'sized' | 'streamed' {
+  const h = x.req.headers;
+  if (h['transfer-encoding'] !== undefined) return 'streamed';
+  if (h['content-length'] !== undefined) return h['content-length'] === '0' ? 'none' : 'sized';
+  const stream = (x.req as { stream?: { endAfterHeaders?: boolean } }).stream;
+  return stream && stream.endAfterHeaders === false ? 'streamed' : 'none';
+}
+
 function requestBody(x: Exchange): Readable | Buffer | null {
   const buffered = bufferedBodies.get(x) ?? streamedBodies.get(x);
   if (buffered) return buffered;
-  const h = x.req.headers;
-  return h['content-length'] !== undefined && h['content-length'] !== '0'
-    ? x.req
-    : h['transfer-encoding'] !== undefined
-      ? x.req
-      : null;
+  return bodyKind(x) === 'none' ? null : x.req;
 }
 
 /**
