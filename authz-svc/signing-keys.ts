@@ -8,7 +8,7 @@ import { client } from '../core/telemetry/metrics.js';
 
 const log = logger('signing-keys');
 
-const issued = new client.Counter({ name: 'meshgate_authz_tokens_issued_total', help: 'Tokens issued by authz-svc, by kind.', labelNames: ['kind'] as const });
+export const tokensIssued = new client.Counter({ name: 'meshgate_authz_tokens_issued_total', help: 'Tokens issued by authz-svc, by kind.', labelNames: ['kind'] as const });
 const rotations = new client.Counter({ name: 'meshgate_authz_key_rotations_total', help: 'Signing key rotations.' });
 
 export type SigningAlgorithm = 'ES256' | 'RS256' | 'EdDSA';
@@ -151,7 +151,7 @@ export class SigningKeys {
     const aud = req.aud ?? this.options.audience;
     if (aud !== undefined) jwt.setAudience(aud);
     const token = await jwt.sign(key.privateKey);
-    issued.labels({ kind: 'jwt' }).inc();
+    tokensIssued.labels({ kind: 'jwt' }).inc();
     return token;
   }
 

@@ -10,7 +10,7 @@ import type { IntrospectionResult } from '../core/auth/introspection.js';
 import { fieldPath } from '../core/config/load.js';
 import { logger } from '../core/telemetry/log.js';
 import { client } from '../core/telemetry/metrics.js';
-import type { SigningKeys } from './signing-keys.js';
+import { tokensIssued, type SigningKeys } from './signing-keys.js';
 import { looksOpaque, newOpaqueToken, type OpaqueTokenStore } from './opaque-tokens.js';
 
 const log = logger('token-service');
@@ -25,7 +25,6 @@ const introspections = new client.Counter({
   help: 'Opaque-token introspections answered, by result.',
   labelNames: ['result'] as const,
 });
-const issuedOpaque = new client.Counter({ name: 'meshgate_authz_opaque_tokens_issued_total', help: 'Opaque tokens issued.' });
 
 /** A request field failed validation: the APIs answer 400 / INVALID_ARGUMENT naming `field`. */
 export class InvalidField extends Error {
@@ -136,7 +135,7 @@ export class TokenService {
       const iat = this.nowSec();
       const aud = body.aud === undefined ? undefined : Array.isArray(body.aud) ? body.aud : [body.aud];
       await this.opaque.save(tokenHash(token), { sub: body.sub, scope: body.scope, clientId: body.clientId, aud, iss: this.keys.issuer, iat, exp: iat + ttl, claims: body.claims }, ttl);
-      issuedOpaque.inc();
+      tokensIssued.labels({ kind: 'opaque' }).inc();
       return { token, type: 'opaque', expiresAt: iat + ttl };
     }
     const token = await this.keys.issue({ sub: body.sub, scope: body.scope, aud: body.aud, ttlSeconds: ttl, claims: body.claims, clientId: body.clientId });
