@@ -219,7 +219,7 @@ export class LeaseClient extends EventEmitter {
     let lease = this.leases.get(id);
     if (!lease) this.leases.set(id, (lease = new Lease()));
     lease.demand++;
-    if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease, now);
+    if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease, policy.windowMs, now);
     if (lease.tokens > 0) return this.spend(policy, key, lease, now, this.scratch);
     if (lease.remaining === 0) return this.exhausted(policy, key, lease, now, this.scratch);
     if (this.stateValue === 'degraded') return this.fallbackDecision(policy, id, now, this.scratch);
@@ -252,9 +252,9 @@ export class LeaseClient extends EventEmitter {
     this.backend.close();
   }
 
-  /** The current window ended: the prefetched next window's lease takes over, or the lease starts empty. */
-  private expire(lease: Lease, now: number): void {
-    if (lease.nextStart !== -1 && now < lease.nextExpiresAt) {
+  /** The current window ended: the prefetched lease of the window right after takes over, or the lease starts empty. */
+  private expire(lease: Lease, windowMs: number, now: number): void {
+    if (lease.nextStart === lease.windowStart + windowMs && now < lease.nextExpiresAt) {
       lease.tokens = lease.nextTokens;
       lease.windowStart = lease.nextStart;
       lease.expiresAt = lease.nextExpiresAt;
@@ -340,7 +340,7 @@ export class LeaseClient extends EventEmitter {
       if (lease.refill === undefined) this.startRefill(policy, key, lease, now);
       await lease.refill;
       now = this.now();
-      if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease, now);
+      if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease, policy.windowMs, now);
       if (lease.tokens > 0) {
         next = 'spend';
         break;
@@ -397,7 +397,9 @@ export class LeaseClient extends EventEmitter {
   private prefetch(policy: GlobalPolicy, key: string, lease: Lease, now: number): void {
     if (lease.ahead !== undefined || lease.nextStart !== -1 || lease.windowStart === -1 || this.stateValue !== 'ok') return;
     const lead = Math.min(policy.windowMs / 4, Math.max(this.horizonMs, 4 * this.rttMs));
-    if (lease.expiresAt - now > lead) return;
+    const left = lease.expiresAt - now;
+    // Too close to the end, the store may already be in the next window and lease the one after: not worth it.
+    if (left > lead || left < 2 * this.rttMs + 5) return;
     const nodes = Math.max(1, Math.floor(this.liveNodes(this.service)) || 1);
     const share = Math.floor(policy.limit / (4 * nodes));
     if (share < 1) return;
@@ -429,12 +431,15 @@ export class LeaseClient extends EventEmitter {
         } else if (grant.windowStartMs === lease.nextStart) {
           lease.nextTokens += grant.granted;
           lease.nextRemaining = grant.remaining;
-        } else if (now < startsAt && grant.windowStartMs > lease.windowStart) {
-          // A window that has not started here yet: held until the current one ends.
-          lease.nextTokens = grant.granted;
-          lease.nextStart = grant.windowStartMs;
-          lease.nextExpiresAt = expiresAt;
-          lease.nextRemaining = grant.remaining;
+        } else if (now < startsAt) {
+          // A window that has not started here yet: held until the current one ends, if it is the one right after
+          // (tokens of a later window are void here; they only lower what that window admits).
+          if (grant.windowStartMs === lease.windowStart + policy.windowMs) {
+            lease.nextTokens = grant.granted;
+            lease.nextStart = grant.windowStartMs;
+            lease.nextExpiresAt = expiresAt;
+            lease.nextRemaining = grant.remaining;
+          }
         } else {
           // A newer window than the lease's: whatever was left belonged to an ended window.
           lease.tokens = grant.granted;

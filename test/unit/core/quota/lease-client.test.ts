@@ -281,3 +281,32 @@ test('an exhausted busy key gets the next window ahead too, and its counts stay 
   // ...and its first request did not wait (only the very first window's did).
   assert.deepEqual([...firstWaited.values()], [true, false, false, false, false]);
 });
+
+test('a next-window lease answered after the window turned (so for the window after next) is never spent early', async () => {
+  const { client, clock, backend } = setup({ start: 9_000_000 });
+  const p = client.compile(policy(1000, 1000));
+  // Hold next-window answers until the test releases them.
+  const held: (() => void)[] = [];
+  const acquire = backend.acquire.bind(backend);
+  backend.acquire = (request: AcquireRequest) =>
+    request.nextWindow ? new Promise<Grant>((resolve) => held.push(() => resolve(acquire(request)))) : acquire(request);
+  for (let i = 0; i < 240; i++) {
+    await take(client, p);
+    clock.now += 4; // up to 9_000_960: requests in the last 100 ms of the window send a prefetch
+    await settle();
+  }
+  assert.ok(held.length >= 1, 'a next-window lease was asked for');
+  clock.now = 9_001_050; // the store answers in the next window, so "next" is the one after
+  for (const release of held.splice(0)) release();
+  await settle();
+  const seen = new Set<number>();
+  for (let i = 0; i < 100; i++) {
+    const { outcome } = await take(client, p);
+    if (outcome.decision === 'allowed') seen.add(outcome.windowStartMs);
+    clock.now += 5;
+    await settle();
+    for (const release of held.splice(0)) release();
+  }
+  // Requests until 9_001_550 spend tokens of the window they are in, never those of 9_002_000.
+  assert.deepEqual([...seen], [9_001_000]);
+});
