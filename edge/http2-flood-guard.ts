@@ -28,21 +28,21 @@ export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions
   server.on('session', (session) => {
     let windowStart = performance.now();
     let resets = 0;
+    let punished = false;
     const punish = (reason: string) => {
-      if (session.destroyed) return;
+      if (punished || session.destroyed) return;
+      punished = true;
       closedSessions.labels(reason).inc();
       log.warn({ reason, remote: session.socket?.remoteAddress }, 'closing abusive HTTP/2 session');
-      try {
-        session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-      } catch {
-        /* already closing */
-      }
-      session.destroy();
+      // Outside nghttp2's callback (a destroy from inside a stream's close is not flushed over TLS), and with the
+      // code as the first argument: destroy(code) sends GOAWAY ENHANCE_YOUR_CALM and closes the socket, while
+      // goaway() + destroy() leaves a TLS socket open. No graceful drain for an abuser.
+      setImmediate(() => session.destroy(NGHTTP2_ENHANCE_YOUR_CALM));
     };
     session.on('stream', (stream) => {
       stream.once('close', () => {
-        // A stream the peer reset before we finished answering it.
-        if (stream.rstCode === NGHTTP2_NO_ERROR || stream.writableFinished) return;
+        // A stream reset before we sent its response headers: the rapid-reset pattern (open, cancel, repeat).
+        if (stream.rstCode === NGHTTP2_NO_ERROR || stream.headersSent) return;
         const now = performance.now();
         if (now - windowStart > windowMs) {
           windowStart = now;
@@ -51,8 +51,10 @@ export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions
         if (++resets > max) punish('rapid_reset');
       });
     });
+    // destroy(code) emits the session error it sends; nghttp2's own limits (CONTINUATION, reset bursts) end here too.
     session.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ERR_HTTP2_SESSION_ERROR' || err.code === 'ERR_HTTP2_ERROR') closedSessions.labels('protocol_error').inc();
+      if (!punished) closedSessions.labels('protocol_error').inc();
+      log.debug({ code: err.code }, 'HTTP/2 session error');
     });
   });
 }

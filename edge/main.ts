@@ -139,7 +139,13 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     certificates = await CertificateSet.load({ defaultPair: pair, defaultFiles: files, sni: o.sniCertificates, pollIntervalMs: o.certificatePollMs });
     const secureEngine = new Engine<EdgeDeps>('edge', EDGE_CHAIN, { ...base, secure: true }, log);
     secureEngine.attach(runtime.holder);
-    const handler = createRequestHandler({ engine: secureEngine, holder: runtime.holder, log });
+    const chainHandler = createRequestHandler({ engine: secureEngine, holder: runtime.holder, log });
+    // A stream the client already reset (rapid reset) is not worth routing, let alone forwarding upstream.
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const stream = (req as unknown as { stream?: http2.Http2Stream }).stream;
+      if (stream && (stream.closed || stream.destroyed)) return;
+      chainHandler(req, res);
+    };
     tlsServer = http2.createSecureServer(
       {
         ...TLS_DEFAULTS,
