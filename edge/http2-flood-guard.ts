@@ -37,7 +37,7 @@ export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions
       // Outside nghttp2's callback (a destroy from inside a stream's close is not flushed over TLS), and with the
       // code as the first argument: destroy(code) sends GOAWAY ENHANCE_YOUR_CALM and closes the socket, while
       // goaway() + destroy() leaves a TLS socket open. No graceful drain for an abuser.
-      setImmediate(() => session.destroy(NGHTTP2_ENHANCE_YOUR_CALM));
+      setImmediate(() => session.destroy(NGHTTP2_ENHANCE_YOUR_CALM as unknown as Error)); // node accepts a code here; @types does not
     };
     session.on('stream', (stream) => {
       stream.once('close', () => {
