@@ -62,15 +62,14 @@ export const bufferedBodies = new WeakMap<Exchange, Buffer>();
 export const streamedBodies = new WeakMap<Exchange, Readable>();
 
 /**
- * Whether the client's request carries a body: `sized` (Content-Length), `streamed` (chunked, or an HTTP/2 stream
- * with DATA and no length) or `none` (RFC 9112 §6.3; RFC 9113 §8.1: END_STREAM on the HEADERS frame = no body).
+ * Whether the client's request carries a body: `sized` (Content-Length), `streamed` (chunked) or `none`
+ * (RFC 9112 §6.3). An HTTP/2 body without Content-Length is forwarded only when a stage wrapped it (streamedBodies).
  */
 export function bodyKind(x: Exchange): 'none' | 'sized' | 'streamed' {
   const h = x.req.headers;
   if (h['transfer-encoding'] !== undefined) return 'streamed';
   if (h['content-length'] !== undefined) return h['content-length'] === '0' ? 'none' : 'sized';
-  const stream = (x.req as { stream?: { endAfterHeaders?: boolean } }).stream;
-  return stream && stream.endAfterHeaders === false ? 'streamed' : 'none';
+  return 'none';
 }
 
 function requestBody(x: Exchange): Readable | Buffer | null {
