@@ -8,6 +8,7 @@ import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
 import { answerClientErrors, closeGracefully, listen, serverOptions } from '../core/http/serve.js';
+import { createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
 import { compose, type Upstream } from '../core/upstream/upstream.js';
 import { balance } from '../core/upstream/balance.js';
@@ -149,6 +150,8 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   const inbound = http.createServer(serverOptions(), createRequestHandler({ engine: inboundEngine, holder: runtime.holder, log }));
   const outbound = http.createServer(serverOptions(), createRequestHandler({ engine: outboundEngine, holder: runtime.holder, log }));
   answerClientErrors(inbound, log);
+  // WebSocket upgrades on `websocket: true` routes: auth and the rest of the inbound chain run, then a tunnel to the app.
+  inbound.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app }));
   answerClientErrors(outbound, log);
   const inboundPort = await listen(inbound, o.inboundPort, host);
   const outboundPort = await listen(outbound, o.outboundPort, host);

@@ -1,0 +1,63 @@
+// WebSocket pass-through edge → sidecar → app: the upgrade is admitted only on `websocket: true` routes, the
+// sidecar runs auth at upgrade (401 without a token), the normalized path is what the app sees, and messages
+// echo both ways over the tunnel.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { startEdgeMesh, rawExchange, type EdgeMesh } from '../support/edge-mesh.js';
+import type { RouteConfig } from '../../core/config/schema.js';
+
+const ROUTES = [
+  { name: 'chat', matches: [{ path: { type: 'PathPrefix', value: '/chat' } }], backendRefs: [{ name: 'chat' }], websocket: true, auth: { required: true } },
+  { name: 'plain', matches: [{ path: { type: 'PathPrefix', value: '/plain' } }], backendRefs: [{ name: 'chat' }] },
+] as RouteConfig[];
+
+let mesh: EdgeMesh;
+before(async () => {
+  mesh = await startEdgeMesh({ services: ['chat'], routes: ROUTES, auth: true });
+});
+after(async () => mesh?.close());
+
+function open(path: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${mesh.edge.httpPort}${path}`, { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`status ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('error', reject);
+  });
+}
+
+test('WebSocket echo through edge → sidecar → app with a token; the app sees the normalized path and identity', async () => {
+  const token = await mesh.token();
+  const ws = await open('/x/../chat/room', { authorization: `Bearer ${token}` });
+  const replies: string[] = [];
+  const got = new Promise<void>((resolve) => ws.on('message', (d) => replies.push(String(d)) === 2 && resolve()));
+  ws.send('hello');
+  ws.send('again');
+  await got;
+  assert.deepEqual(replies, ['chat:hello', 'chat:again']);
+  const upgrade = mesh.apps.chat.received.at(-1)!;
+  assert.equal(upgrade.url, '/chat/room');
+  assert.equal(upgrade.headers['x-auth-subject'], 'tester');
+  assert.equal(upgrade.headers['x-forwarded-for'], '127.0.0.1');
+  assert.equal(upgrade.headers.authorization, `Bearer ${token}`);
+  ws.close();
+});
+
+test('the sidecar runs auth at upgrade: no token is 401 and the app never sees the upgrade', async () => {
+  const before = mesh.apps.chat.received.length;
+  await assert.rejects(open('/chat/room'), (err: { status?: number }) => err.status === 401);
+  assert.equal(mesh.apps.chat.received.length, before);
+});
+
+test('an upgrade on a route without websocket: true is refused at the edge', async () => {
+  const token = await mesh.token();
+  const before = mesh.apps.chat.received.length;
+  await assert.rejects(open('/plain/x', { authorization: `Bearer ${token}` }), (err: { status?: number }) => err.status === 400);
+  const other = await rawExchange(
+    mesh.edge.httpPort,
+    'GET /chat/room HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
+  );
+  assert.equal(other.status, 400, 'only WebSocket upgrades are tunnelled');
+  assert.equal(mesh.apps.chat.received.length, before);
+});
