@@ -3,6 +3,7 @@
 // process keeps serving everyone else. CONTINUATION floods (CVE-2024-27983/28182) are bounded by nghttp2 and by
 // maxHeaderListSize; oversize header blocks end the session with an error that is counted here too.
 import http2 from 'node:http2';
+import type { Socket } from 'node:net';
 import { client, registry } from '../core/telemetry/metrics.js';
 import { logger } from '../core/telemetry/log.js';
 
@@ -25,6 +26,13 @@ const log = logger('edge-h2');
 export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions = {}): void {
   const max = o.maxResetsPerWindow ?? 200;
   const windowMs = o.windowMs ?? 1_000;
+  // The raw TCP sockets by peer, so an abuser's connection can be cut even if the session's close stalls.
+  const sockets = new Map<string, Socket>();
+  server.on('connection', (socket: Socket) => {
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    sockets.set(key, socket);
+    socket.once('close', () => sockets.delete(key));
+  });
   server.on('session', (session) => {
     let windowStart = performance.now();
     let resets = 0;
@@ -37,7 +45,12 @@ export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions
       // Outside nghttp2's callback (a destroy from inside a stream's close is not flushed over TLS), and with the
       // code as the first argument: destroy(code) sends GOAWAY ENHANCE_YOUR_CALM and closes the socket, while
       // goaway() + destroy() leaves a TLS socket open. No graceful drain for an abuser.
-      setImmediate(() => session.destroy(NGHTTP2_ENHANCE_YOUR_CALM as unknown as Error)); // node accepts a code here; @types does not
+      const key = `${session.socket?.remoteAddress}:${session.socket?.remotePort}`;
+      setImmediate(() => {
+        session.destroy(NGHTTP2_ENHANCE_YOUR_CALM as unknown as Error); // node accepts a code here; @types does not
+        // A TLS session's close can stall behind unflushed output: the GOAWAY had its chance, now the socket goes.
+        setTimeout(() => sockets.get(key)?.destroy(), 250).unref();
+      });
     };
     session.on('stream', (stream) => {
       stream.once('close', () => {

@@ -198,7 +198,7 @@ async function rapidReset(total: number, batch: number): Promise<{ sent: number;
 }
 
 test('HTTP/2 rapid reset: the edge guard closes the session with ENHANCE_YOUR_CALM; another client is served', {
-  todo: 'the guard fires (log + meshgate_edge_http2_sessions_closed_total) but over TLS with streams in flight the GOAWAY does not reach the client',
+  todo: 'the guard fires (log + meshgate_edge_http2_sessions_closed_total) but in this in-process mesh the GOAWAY and close do not reach the client (a standalone TLS server shows it does); under investigation',
 }, async () => {
   // 50 resets per window are tolerated (set in before()); 400 in small batches stays under nghttp2's own burst limit.
   const { sent, code } = await rapidReset(400, 10);
