@@ -32,7 +32,7 @@ const CONFIG = {
     { name: 'outage-open', circuitBreaker: NO_BREAKER, retryBudget: { percent: 100, minRetriesPerSecond: 10000 } },
     { name: 'outage-budget', circuitBreaker: NO_BREAKER, retryBudget: { percent: 20, minRetriesPerSecond: 0 } },
     { name: 'outage-default', circuitBreaker: NO_BREAKER },
-    { name: 'flaky', circuitBreaker: NO_BREAKER, outlierDetection: { consecutiveErrors: 3, baseEjectionTime: '3s', maxEjectionPercent: 50 } },
+    { name: 'flaky', loadBalancer: 'round-robin', circuitBreaker: NO_BREAKER, outlierDetection: { consecutiveErrors: 3, baseEjectionTime: '3s', maxEjectionPercent: 50 } },
     { name: 'narrow', circuitBreaker: NO_BREAKER, connectionPool: { maxConnections: 1, maxPending: 0 } },
   ],
   routes: [
