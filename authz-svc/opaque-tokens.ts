@@ -1,4 +1,5 @@
 // Opaque tokens: 256 random bits handed out once; only their sha256 is kept, in Redis (or memory), with TTL and metadata.
+import { redisReady } from '../core/store/redis-ready.js';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { logger } from '../core/telemetry/log.js';
@@ -128,13 +129,8 @@ export class RedisOpaqueTokenStore implements OpaqueTokenStore {
   }
 
   /** Resolves true once connected, false after `timeoutMs`. */
-  async connected(timeoutMs: number): Promise<boolean> {
-    if (this.redis.status === 'ready') return true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => (this.redis.off('ready', onReady), resolve(false)), timeoutMs);
-      const onReady = () => (clearTimeout(timer), resolve(true));
-      this.redis.once('ready', onReady);
-    });
+  connected(timeoutMs: number): Promise<boolean> {
+    return redisReady(this.redis, timeoutMs);
   }
 
   async close(): Promise<void> {

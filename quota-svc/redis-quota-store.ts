@@ -3,6 +3,7 @@
 // Key layout: `meshgate:quota:{<policy>:<key>}` — a hash {w0, n0, w1, n1}: start and tokens granted of the
 // current and the next window, expiring one second after the later of the two ends. The whole policy:key sits in the hash tag, so the one key a script
 // touches maps to one Cluster slot and different keys spread over the cluster.
+import { redisReady } from '../core/store/redis-ready.js';
 import { createHash } from 'node:crypto';
 import { Redis, type Result } from 'ioredis';
 import { logger } from '../core/telemetry/log.js';
@@ -124,14 +125,9 @@ export class RedisQuotaStore implements QuotaStore {
     }
   }
 
-  /** Resolves once connected (or rejects after `timeoutMs`); start-up waits so /readyz is honest from the first probe. */
-  async connected(timeoutMs: number): Promise<boolean> {
-    if (this.redis.status === 'ready') return true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => (this.redis.off('ready', onReady), resolve(false)), timeoutMs);
-      const onReady = () => (clearTimeout(timer), resolve(true));
-      this.redis.once('ready', onReady);
-    });
+  /** Resolves true once connected, false after `timeoutMs`; start-up waits so /readyz is honest from the first probe. */
+  connected(timeoutMs: number): Promise<boolean> {
+    return redisReady(this.redis, timeoutMs);
   }
 
   async close(): Promise<void> {
