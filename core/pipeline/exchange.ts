@@ -1,9 +1,9 @@
 // One request's state as it moves through the chain. Every field is set in the constructor (stable shape for V8).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Span } from '@opentelemetry/api';
 import type { CompiledRoute, CompiledSnapshot } from '../config/compile.js';
 import type { MeshError } from '../errors.js';
+import type { UpstreamBody } from '../upstream/upstream.js';
 
 /** Who the caller is, once authenticated. Forwarded to the app as x-auth-subject / x-auth-claims. */
 export interface Identity {
@@ -51,8 +51,10 @@ export class Exchange {
   status: number;
   upstreamResponseHeaders: Record<string, HeaderValue | undefined>;
   upstreamAddress: string;
-  /** The upstream response body, piped to the client by the listener after the response stages. */
-  upstreamBody: Readable | undefined;
+  /** The upstream response body, streamed to the client by the listener after the response stages. */
+  upstreamBody: UpstreamBody | undefined;
+  /** The upstream try in flight (its body once answered): cut when the client goes away first. */
+  inflight: UpstreamBody | undefined;
   /** Upstream tries made (1 + retries). */
   attempts: number;
   error: MeshError | undefined;
@@ -87,6 +89,7 @@ export class Exchange {
     this.upstreamResponseHeaders = {};
     this.upstreamAddress = '';
     this.upstreamBody = undefined;
+    this.inflight = undefined;
     this.attempts = 0;
     this.error = undefined;
     this.notes = new Map();

@@ -1,7 +1,6 @@
 // The one rescue at the listener: run the chains, turn a MeshError (or an unexpected throw) into the JSON
 // error of DESIGN §4, stream the upstream response, and run the log stages when the response is done.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { MeshError, errorBody } from '../errors.js';
 import type { SnapshotHolder } from '../config/snapshot.js';
@@ -58,7 +57,7 @@ export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions
     x.snapshot = snapshot;
     const chains = engine.chainsFor(snapshot);
     res.once('close', () => {
-      if (!res.writableFinished && x.upstreamBody) x.upstreamBody.destroy();
+      if (!res.writableFinished) x.inflight?.destroy();
       finish(x, chains);
     });
     try {
@@ -128,7 +127,7 @@ function sendUpstream(x: Exchange): void {
   for (const name in x.responseHeaders) headers[name] = x.responseHeaders[name];
   if (x.requestId && headers['x-request-id'] === undefined) headers['x-request-id'] = x.requestId;
   res.writeHead(x.status, headers);
-  pipeline(x.upstreamBody!, res, (err) => {
+  x.upstreamBody!.pipeTo(res, (err) => {
     if (err && !res.writableFinished) {
       // The upstream reset mid-response: the status is already sent, so the only honest signal is a reset.
       x.error = new MeshError('upstream_failed', 'The upstream connection failed mid-response.');

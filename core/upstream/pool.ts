@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Exchange } from '../pipeline/exchange.js';
 import { parseDuration } from '../config/duration.js';
 import type { ServiceConfig } from '../config/schema.js';
+import { DispatchedResponse } from './dispatched-response.js';
 import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 
 export interface PoolOptions {
@@ -83,24 +84,29 @@ function requestBody(x: Exchange): Readable | Buffer | null {
  * (and the per-try timeout the deadline layer may have stamped in `x.notes`).
  */
 export function poolUpstream(pools: PoolSet): Upstream {
-  return async (x: Exchange): Promise<UpstreamResponse> => {
+  return (x: Exchange): Promise<UpstreamResponse> => {
     const remaining = x.remainingMs();
     const perTry = (x.notes.get('perTryTimeoutMs') as number | undefined) ?? Infinity;
     const limit = Math.min(remaining, perTry);
     const timeout = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 300_000;
     const address = x.upstreamAddress;
+    const handler = new DispatchedResponse(address);
+    x.inflight = handler;
     try {
-      const { statusCode, headers, body } = await pools.get(address, x.snapshot?.services.get(x.service)).request({
-        path: x.upstreamPath + x.query,
-        method: x.method as 'GET',
-        headers: x.upstreamHeaders,
-        body: requestBody(x),
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
-      return { status: statusCode, headers, body };
+      pools.get(address, x.snapshot?.services.get(x.service)).dispatch(
+        {
+          path: x.upstreamPath + x.query,
+          method: x.method as 'GET',
+          headers: x.upstreamHeaders,
+          body: requestBody(x),
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        },
+        handler,
+      );
     } catch (err) {
-      throw upstreamError(err, address);
+      return Promise.reject(upstreamError(err, address));
     }
+    return handler.response;
   };
 }

@@ -1,13 +1,30 @@
 // The Upstream type: one call to a chosen origin. Deadline, retry, breaker and balance are layers around it.
-import type { Readable } from 'node:stream';
 import { errors as undiciErrors } from 'undici';
 import { MeshError, type ErrorCode } from '../errors.js';
 import type { Exchange, HeaderValue } from '../pipeline/exchange.js';
 
+/** Where a response body goes: the client's http or http2 response (boolean backpressure, 'drain'). */
+export interface BodySink {
+  write(chunk: Buffer): boolean;
+  end(): void;
+  once(event: 'drain', listener: () => void): unknown;
+  addTrailers?(trailers: Record<string, string | string[]>): void;
+}
+
+/** An upstream response body not read yet: streamed into the client's response, thrown away, or cut. */
+export interface UpstreamBody {
+  /** Stream the body (then its trailers) into `sink`; `done` once it ended, or with the error that cut it. */
+  pipeTo(sink: BodySink, done: (err?: Error) => void): void;
+  /** Throw the body away (a response we will not forward), keeping the connection when the body is small. */
+  dump(): void;
+  /** Cut the transfer (the client went away); before the headers, the pending request is aborted. */
+  destroy(err?: Error): void;
+}
+
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, HeaderValue | undefined>;
-  body: Readable;
+  body: UpstreamBody;
 }
 
 /** Send the exchange's request to `x.upstreamAddress` (set by the balance layer or the forward stage). */
@@ -76,7 +93,5 @@ export function isGatewayError(status: number): boolean {
 
 /** Throw away a response we will not forward (retried or breaker-failed), reusing the connection when small. */
 export function discard(response: UpstreamResponse): void {
-  const body = response.body as Readable & { dump?: (o: { limit: number }) => Promise<void> };
-  if (body.dump) body.dump({ limit: 64 * 1024 }).catch(() => {});
-  else body.destroy();
+  response.body.dump();
 }

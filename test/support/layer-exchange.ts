@@ -43,6 +43,23 @@ export function layerExchange(snapshot: CompiledSnapshot, o: ExchangeOptions = {
   return x;
 }
 
-export function response(status: number, body = ''): UpstreamResponse {
-  return { status, headers: {}, body: Readable.from([Buffer.from(body)]) };
+/** An upstream answer whose body is already in memory; `dumped` tells whether a layer threw it away. */
+export function response(status: number, body = ''): UpstreamResponse & { body: { dumped: boolean } } {
+  const chunk = Buffer.from(body);
+  return {
+    status,
+    headers: {},
+    body: {
+      dumped: false,
+      pipeTo(sink, done) {
+        if (chunk.length) sink.write(chunk);
+        sink.end();
+        done();
+      },
+      dump() {
+        this.dumped = true;
+      },
+      destroy() {},
+    },
+  };
 }
