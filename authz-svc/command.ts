@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { envOption, parsePositiveInt, portOption } from '../core/config/cli-options.js';
 import { parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
-import { onSignals } from '../edge/command.js';
+import { onSignals } from '../core/node/drain-on-signals.js';
 import { log } from '../core/telemetry/log.js';
 
 const DEFAULT_AUTHZ_URL = 'http://127.0.0.1:7070';

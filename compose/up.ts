@@ -15,7 +15,7 @@ import { startAuthz } from '../authz-svc/main.js';
 import { startQuota } from '../quota-svc/main.js';
 import { publishSnapshot } from '../registry/publish.js';
 import { startRegistry } from '../registry/main.js';
-import { EndpointSet, registerEndpoint } from '../registry/endpoints.js';
+import { EndpointSet, registerEndpoint } from '../core/store/endpoints.js';
 import { startEcho, startInventory, startOrders, type DemoApp } from './demo/apps.js';
 
 export interface UpOptions {

@@ -1,10 +1,10 @@
-// `meshgate edge`: one edge node as its own process (flags over MESHGATE_* env).
+// `meshgate edge`: one edge node as its own process, or `--workers` of them sharing its ports (flags over MESHGATE_* env).
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
-import { logger } from '../core/telemetry/log.js';
+import { workersOption } from '../core/node/workers-option.js';
 
 export function registerEdge(program: Command): void {
   program
@@ -27,6 +27,7 @@ export function registerEdge(program: Command): void {
     .addOption(envOption('--escaped-slashes <policy>', 'MESHGATE_ESCAPED_SLASHES', '%2F / %5C in paths: reject (400) or keep (never decoded)').choices(['reject', 'keep']).default('keep'))
     .addOption(envOption('--node-id <id>', 'MESHGATE_NODE_ID', 'node id (default edge-<random>)'))
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config, development certificate').default('.meshgate'))
+    .addOption(workersOption())
     .action(async (opts) => {
       if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the edge reads routes and endpoints from etcd');
       if (Boolean(opts.cert) !== Boolean(opts.key)) throw new UsageError('--cert and --key go together');
@@ -53,52 +54,42 @@ export function registerEdge(program: Command): void {
       } catch (err) {
         throw new UsageError(`--sni-cert-dir: ${(err as Error).message}`);
       }
+      const stateDir = resolve(opts.stateDir);
       // Loaded on use, after the flags are checked: a usage error starts nothing and loads little.
-      const [{ startEdge }, { EndpointSet }, { openStore }, { initTracing }] = await Promise.all([
+      const [{ startEdge }, { developmentCertificate }, { runNodeProcess }] = await Promise.all([
         import('./main.js'),
-        import('../registry/endpoints.js'),
-        import('../core/store/open-store.js'),
-        import('../core/telemetry/tracing.js'),
+        import('./tls.js'),
+        import('../core/node/node-process.js'),
       ]);
-      initTracing({ serviceName: 'meshgate-edge' });
-      const store = openStore({ etcd: opts.etcd, prefix: opts.prefix });
-      const endpoints = await EndpointSet.watch(store);
-      const edge = await startEdge({
-        store,
-        endpoints,
+      await runNodeProcess({
+        serviceName: 'meshgate-edge',
+        etcd: opts.etcd,
+        prefix: opts.prefix,
+        workers: opts.workers,
         nodeId: opts.nodeId,
-        host: opts.host,
-        httpPort: opts.httpPort,
-        httpsPort: opts.https ? opts.httpsPort : null,
-        adminPort: opts.adminPort,
-        certFile: opts.cert,
-        keyFile: opts.key,
-        sniCertificates,
-        certificatePollMs: certPollMs,
-        ticketRotationMs,
-        trustedProxies,
-        normalize: { mergeSlashes: Boolean(opts.mergeSlashes), escapedSlashes: opts.escapedSlashes },
-        stateDir: resolve(opts.stateDir),
-      });
-      onSignals(async () => {
-        await edge.close();
-        await endpoints.close();
-        await store.close();
+        idPrefix: 'edge',
+        // Made once, not by every worker at the same time over the same files.
+        beforeWorkers: async () => {
+          if (opts.https && !opts.cert) await developmentCertificate(stateDir);
+        },
+        start: ({ store, endpoints, nodeId }) =>
+          startEdge({
+            store,
+            endpoints,
+            nodeId,
+            host: opts.host,
+            httpPort: opts.httpPort,
+            httpsPort: opts.https ? opts.httpsPort : null,
+            adminPort: opts.adminPort,
+            certFile: opts.cert,
+            keyFile: opts.key,
+            sniCertificates,
+            certificatePollMs: certPollMs,
+            ticketRotationMs,
+            trustedProxies,
+            normalize: { mergeSlashes: Boolean(opts.mergeSlashes), escapedSlashes: opts.escapedSlashes },
+            stateDir,
+          }),
       });
     });
-}
-
-/** SIGTERM/SIGINT: drain, then exit. */
-export function onSignals(drain: () => Promise<void>): void {
-  const log = logger('process');
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'draining');
-    try {
-      await drain();
-    } finally {
-      process.exit(0);
-    }
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
 }

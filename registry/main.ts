@@ -8,7 +8,7 @@ import { parseConfigText, formatError, ConfigInvalidError } from '../core/config
 import type { SnapshotRecord } from '../core/config/snapshot.js';
 import type { Store, Watcher } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';
-import { EndpointSet } from './endpoints.js';
+import { EndpointSet } from '../core/store/endpoints.js';
 import { parseNodes, rollout } from './node-status.js';
 import { ApplyConflictError, RemovalRefusedError, SnapshotNotKeptError, publishSnapshot, readHistory, readLive, rollbackSnapshot } from './publish.js';
 import { diffConfigs } from './diff.js';

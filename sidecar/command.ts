@@ -1,9 +1,10 @@
-// `meshgate sidecar`: one sidecar next to one app instance, as its own process (flags over MESHGATE_* env).
+// `meshgate sidecar`: one sidecar next to one app instance, as its own process or `--workers` of them sharing its ports
+// (flags over MESHGATE_* env).
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { envOption, parseHostPort, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
-import { onSignals } from '../edge/command.js';
+import { workersOption } from '../core/node/workers-option.js';
 
 export function registerSidecar(program: Command): void {
   program
@@ -22,40 +23,42 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption('--authz <host:port>', 'MESHGATE_AUTHZ', 'authz-svc gRPC address (opaque tokens)').argParser(parseHostPort))
     .addOption(envOption('--node-id <id>', 'MESHGATE_NODE_ID', 'node id (default <service>-<random>)'))
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config').default('.meshgate'))
+    .addOption(workersOption())
     .action(async (opts) => {
       if (!opts.service) throw new UsageError('--service (or MESHGATE_SERVICE) is required');
       if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(opts.service)) throw new UsageError(`--service "${opts.service}" is not a DNS-label name`);
       if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the sidecar reads routes, keys and revocations from etcd');
       // Loaded on use, after the flags are checked: a usage error starts nothing and loads little.
-      const [{ startSidecar }, { EndpointSet, registerEndpoint }, { openStore }, { initTracing }] = await Promise.all([
+      const [{ startSidecar }, { registerEndpoint }, { runNodeProcess }] = await Promise.all([
         import('./main.js'),
-        import('../registry/endpoints.js'),
-        import('../core/store/open-store.js'),
-        import('../core/telemetry/tracing.js'),
+        import('../core/store/endpoints.js'),
+        import('../core/node/node-process.js'),
       ]);
-      initTracing({ serviceName: `meshgate-sidecar-${opts.service}` });
-      const store = openStore({ etcd: opts.etcd, prefix: opts.prefix });
-      const endpoints = await EndpointSet.watch(store);
-      const sidecar = await startSidecar({
-        store,
-        endpoints,
-        service: opts.service,
-        app: opts.app,
+      await runNodeProcess({
+        serviceName: `meshgate-sidecar-${opts.service}`,
+        etcd: opts.etcd,
+        prefix: opts.prefix,
+        workers: opts.workers,
         nodeId: opts.nodeId,
-        host: opts.host,
-        advertise: opts.advertise,
-        inboundPort: opts.inboundPort,
-        outboundPort: opts.outboundPort,
-        adminPort: opts.adminPort,
-        stateDir: resolve(opts.stateDir),
-        quotaAddress: opts.quota,
-        authzAddress: opts.authz,
-        register: (service, id, address) => registerEndpoint(store, { service, id, address }),
-      });
-      onSignals(async () => {
-        await sidecar.close();
-        await endpoints.close();
-        await store.close();
+        idPrefix: opts.service,
+        start: ({ store, endpoints, nodeId }) =>
+          startSidecar({
+            store,
+            endpoints,
+            service: opts.service,
+            app: opts.app,
+            nodeId,
+            host: opts.host,
+            advertise: opts.advertise,
+            inboundPort: opts.inboundPort,
+            outboundPort: opts.outboundPort,
+            adminPort: opts.adminPort,
+            stateDir: resolve(opts.stateDir),
+            quotaAddress: opts.quota,
+            authzAddress: opts.authz,
+            // Each worker is an endpoint of its own (same address): balancing and quota shares count workers.
+            register: (service, id, address) => registerEndpoint(store, { service, id, address }),
+          }),
       });
     });
 }

@@ -17,6 +17,8 @@ export interface AdminOptions {
   ready: () => ReadyState;
   /** What /config shows: version and digest of the snapshot served, never secrets. */
   config: () => unknown;
+  /** What /metrics serves; default this process's registry (a cluster worker serves the sum over all workers). */
+  metrics?: { contentType: string; metrics(): Promise<string> };
   /** Extra routes (e.g. the registry read API); return false to fall through to 404. */
   extra?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 }
@@ -44,8 +46,9 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
         return sendJson(res, state.ready ? 200 : 503, { status: state.ready ? 'ready' : 'not ready', ...state.detail });
       }
       if (path === '/metrics') {
-        const text = await registry.metrics();
-        res.writeHead(200, { 'content-type': registry.contentType });
+        const metrics = options.metrics ?? registry;
+        const text = await metrics.metrics();
+        res.writeHead(200, { 'content-type': metrics.contentType });
         return res.end(text);
       }
       if (path === '/config') return sendJson(res, 200, options.config());

@@ -3,6 +3,7 @@
 import { SnapshotHolder } from '../config/snapshot.js';
 import { ConfigWatch } from '../config/config-watch.js';
 import { startAdmin, type AdminServer } from '../http/admin-server.js';
+import { workerMetrics } from './cluster-metrics.js';
 import type { Store } from '../store/store.js';
 
 export interface RuntimeOptions {
@@ -43,6 +44,7 @@ export class NodeRuntime {
       host: o.host,
       port: o.adminPort,
       role: o.role,
+      metrics: workerMetrics(),
       ready: () => {
         const config = this.watch.status();
         const ready = this.listenersUp && !this.draining && this.holder.current !== undefined;

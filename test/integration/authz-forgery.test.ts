@@ -12,7 +12,7 @@ import type { MeshConfig } from '../../core/config/schema.js';
 import { keyStoreKey } from '../../core/auth/key-record.js';
 import { SigningKeys } from '../../authz-svc/signing-keys.js';
 import { publishSnapshot } from '../../registry/publish.js';
-import { EndpointSet } from '../../registry/endpoints.js';
+import { EndpointSet } from '../../core/store/endpoints.js';
 import { startSidecar, type SidecarNode } from '../../sidecar/main.js';
 import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';

@@ -11,7 +11,7 @@ import { EtcdStore } from '../../core/store/etcd-store.js';
 import { ConfigWatch } from '../../core/config/config-watch.js';
 import { SnapshotHolder } from '../../core/config/snapshot.js';
 import { readLive } from '../../registry/publish.js';
-import { registerEndpoint } from '../../registry/endpoints.js';
+import { registerEndpoint } from '../../core/store/endpoints.js';
 import { startRegistry, type RegistryServer } from '../../registry/main.js';
 import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
 import { meshConfigYaml } from '../support/mesh-config.js';

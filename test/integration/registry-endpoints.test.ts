@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../core/store/etcd-store.js';
-import { EndpointSet, registerEndpoint } from '../../registry/endpoints.js';
+import { EndpointSet, registerEndpoint } from '../../core/store/endpoints.js';
 import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
 
 let etcd: EtcdProcess;

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { MeshConfig } from '../../core/config/schema.js';
-import { registerEndpoint } from '../../registry/endpoints.js';
+import { registerEndpoint } from '../../core/store/endpoints.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { startMesh, type Mesh } from '../support/resilience-mesh.js';
 import { waitFor } from '../support/wait-for.js';

@@ -10,7 +10,7 @@ import { MemoryStore } from '../../core/store/memory-store.js';
 import { startEdge, type EdgeNode } from '../../edge/main.js';
 import { startSidecar, type SidecarNode } from '../../sidecar/main.js';
 import { publishSnapshot } from '../../registry/publish.js';
-import { EndpointSet, registerEndpoint } from '../../registry/endpoints.js';
+import { EndpointSet, registerEndpoint } from '../../core/store/endpoints.js';
 import { startFakeUpstream, type FakeUpstream, type FaultMode } from './fake-upstream.js';
 
 export interface Instance {

@@ -1,9 +1,9 @@
 // EndpointSet on the in-memory store: one watch for every service, cached lists, resets, hand-written values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryStore } from '../../../core/store/memory-store.js';
-import type { Store, WatchEvent } from '../../../core/store/store.js';
-import { EndpointSet, registerEndpoint } from '../../../registry/endpoints.js';
+import { MemoryStore } from '../../../../core/store/memory-store.js';
+import type { Store, WatchEvent } from '../../../../core/store/store.js';
+import { EndpointSet, registerEndpoint } from '../../../../core/store/endpoints.js';
 
 test('lists each service from one watch, caches the list, and forgets deregistered instances', async () => {
   const store = new MemoryStore();

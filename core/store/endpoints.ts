@@ -1,8 +1,8 @@
 // Service endpoints in the store: a sidecar registers its instance under endpoints/<service>/<id> with a kept-alive
 // lease (re-registered when lost, deregistered first on shutdown); EndpointSet mirrors them all with one watch.
-import type { Store, Watcher } from '../core/store/store.js';
-import type { EndpointSource } from '../core/upstream/endpoints.js';
-import { logger } from '../core/telemetry/log.js';
+import type { Store, Watcher } from './store.js';
+import type { EndpointSource } from '../upstream/endpoints.js';
+import { logger } from '../telemetry/log.js';
 
 export const ENDPOINTS_PREFIX = 'endpoints/';
 const DEFAULT_TTL_SECONDS = 10;

@@ -1,0 +1,165 @@
+// `meshgate sidecar --workers 2` as a real process on real etcd: both workers answer requests, /metrics on the
+// shared admin port is their sum, each worker is its own node (nodes/ and endpoints/ records), a killed worker is
+// replaced in its slot, and SIGTERM stops them all.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
+import { runMeshgate, spawnMeshgate, type MeshProcess } from '../support/spawn-mesh.js';
+import { startEcho, type DemoApp } from '../../compose/demo/apps.js';
+import { EtcdStore } from '../../core/store/etcd-store.js';
+
+const CONFIG = `apiVersion: meshgate/v1
+services:
+  - name: echo
+routes:
+  - name: public
+    matches: [{ path: { value: /public } }]
+    backendRefs: [{ name: echo }]
+`;
+const NODE_ID = 'echo-t';
+
+let etcd: EtcdProcess;
+let store: EtcdStore;
+let dir: string;
+let app: DemoApp;
+let sidecar: MeshProcess;
+let inboundPort: number;
+let adminPort: number;
+let sent = 0;
+
+/** One request on a connection of its own, so node:cluster hands each to the next worker in turn. */
+function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('request timed out')));
+  });
+}
+
+/** Sends `count` requests, each with its own request id, and returns the pids whose access-log lines show them. */
+async function pidsServing(count: number): Promise<Set<number>> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const requestId = `workers-${sent++}`;
+    ids.push(requestId);
+    const res = await get(inboundPort, '/public/hi', { 'x-request-id': requestId });
+    assert.equal(res.status, 200, res.body);
+  }
+  const pids = new Set<number>();
+  for (const requestId of ids) {
+    const line = await sidecar.waitForLine((l) => l.component === 'access' && l.requestId === requestId, 10_000);
+    pids.add(Number(line.pid));
+  }
+  return pids;
+}
+
+function workerPids(): Set<number> {
+  return new Set(sidecar.lines.filter((l) => l.msg === 'sidecar listening').map((l) => Number(l.pid)));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function eventually<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T;
+  do {
+    last = await f();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  } while (Date.now() < deadline);
+  return last;
+}
+
+before(async () => {
+  etcd = await startEtcd();
+  store = new EtcdStore({ endpoints: etcd.endpoint });
+  dir = mkdtempSync(join(tmpdir(), 'meshgate-workers-'));
+  writeFileSync(join(dir, 'routes.yaml'), CONFIG);
+  const applied = await runMeshgate(['apply', join(dir, 'routes.yaml'), '--etcd', etcd.endpoint, '--message', 'test']);
+  assert.equal(applied.code, 0, applied.stderr);
+  app = await startEcho();
+  sidecar = spawnMeshgate(
+    ['sidecar', '--service', 'echo', '--app', `127.0.0.1:${app.port}`, '--workers', '2', '--node-id', NODE_ID,
+      '--inbound-port', '0', '--outbound-port', '0', '--admin-port', '0'],
+    { MESHGATE_ETCD: etcd.endpoint, MESHGATE_STATE_DIR: join(dir, 'state'), MESHGATE_HOST: '127.0.0.1' },
+  );
+  for (const slot of [1, 2]) await sidecar.waitForLine((l) => l.msg === 'snapshot swapped in' && l.node === `${NODE_ID}-w${slot}`, 60_000);
+  await eventually(() => workerPids().size, (n) => n === 2, 30_000);
+  const listening = sidecar.lines.filter((l) => l.msg === 'sidecar listening');
+  assert.equal(new Set(listening.map((l) => l.inboundPort)).size, 1, 'the workers share one inbound port');
+  inboundPort = Number(listening[0].inboundPort);
+  adminPort = Number(sidecar.lines.find((l) => l.msg === 'admin listening')!.port);
+});
+
+after(async () => {
+  await sidecar?.stop('SIGKILL');
+  await store?.close();
+  await app?.close();
+  await etcd?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('requests are answered by both workers, and /metrics on the admin port is the sum over them', async () => {
+  const pids = await pidsServing(20);
+  assert.deepEqual([...pids].sort(), [...workerPids()].sort());
+  const metrics = await get(adminPort, '/metrics');
+  assert.equal(metrics.status, 200);
+  const line = metrics.body.split('\n').find((l) => l.startsWith('meshgate_requests_total{tier="sidecar-inbound",route="public",service="echo",status_class="2xx"}'));
+  assert.equal(Number(line?.split(' ').pop()), 20, line);
+});
+
+test('each worker is a node of its own: nodes/<id>-w<slot> and one endpoint each at the shared address', async () => {
+  const nodes = await eventually(() => store.getPrefix(`nodes/${NODE_ID}-`), (m) => m.size === 2);
+  assert.deepEqual([...nodes.keys()].sort(), [`nodes/${NODE_ID}-w1`, `nodes/${NODE_ID}-w2`]);
+  const endpoints = await eventually(() => store.getPrefix('endpoints/echo/'), (m) => m.size === 2);
+  assert.deepEqual([...endpoints.keys()].sort(), [`endpoints/echo/${NODE_ID}-w1`, `endpoints/echo/${NODE_ID}-w2`]);
+  const addresses = new Set([...endpoints.values()].map((v) => JSON.parse(v).address));
+  assert.deepEqual([...addresses], [`127.0.0.1:${inboundPort}`]);
+});
+
+test('a killed worker is replaced in its slot and serves', async () => {
+  const before = workerPids();
+  const [victim] = before;
+  process.kill(victim, 'SIGKILL');
+  const died = await sidecar.waitForLine((l) => l.msg === 'worker died; starting another' && l.pid === victim);
+  const replaced = await sidecar.waitForLine((l) => l.msg === 'snapshot swapped in' && l.node === `${NODE_ID}-w${died.slot}` && l.pid !== victim, 60_000);
+  await eventually(() => workerPids().size, (n) => n === 3, 30_000);
+  const serving = await eventually(() => pidsServing(4), (pids) => pids.has(Number(replaced.pid)));
+  assert.ok(serving.has(Number(replaced.pid)), `the new worker ${replaced.pid} answers`);
+  assert.ok(!serving.has(victim));
+});
+
+test('SIGTERM stops every worker and deregisters their endpoints', async () => {
+  const pids = [...workerPids()].filter(alive);
+  assert.equal(pids.length, 2);
+  assert.equal(await sidecar.stop('SIGTERM'), 0);
+  assert.deepEqual(pids.filter(alive), [], 'no worker outlives the primary');
+  const endpoints = await eventually(() => store.getPrefix('endpoints/echo/'), (m) => m.size === 0);
+  assert.equal(endpoints.size, 0);
+});
+
+test('--workers takes a positive integer or auto; anything else exits 2 naming the flag', async () => {
+  for (const value of ['0', 'two', '-1', '1.5']) {
+    const r = await runMeshgate(['sidecar', '--service', 'echo', '--etcd', etcd.endpoint, '--workers', value]);
+    assert.equal(r.code, 2, `--workers ${value}`);
+    assert.match(r.stderr, /--workers/);
+  }
+  const env = await runMeshgate(['edge', '--etcd', etcd.endpoint], { MESHGATE_WORKERS: 'many' });
+  assert.equal(env.code, 2);
+  assert.match(env.stderr, /--workers/);
+});
