@@ -1,7 +1,7 @@
 // Verified (and recently refused) tokens keyed by the sha256 of the token text: TTL never past `exp`, size bounded.
 import { LRUCache } from 'lru-cache';
 import type { Identity } from '../pipeline/exchange.js';
-import { client } from '../telemetry/metrics.js';
+import { batchedCounter } from '../telemetry/metrics.js';
 
 /** What a verified token leaves behind: the identity plus what revocation and policy checks read on every hit. */
 export interface VerifiedToken {
@@ -38,11 +38,11 @@ export interface TokenCacheOptions {
   now?: () => number;
 }
 
-const lookups = new client.Counter({
-  name: 'meshgate_auth_cache_lookups_total',
-  help: 'Token cache lookups by result: hit (verified), negative_hit (refused before), miss.',
-  labelNames: ['result'] as const,
-});
+const lookups = batchedCounter(
+  'meshgate_auth_cache_lookups_total',
+  'Token cache lookups by result: hit (verified), negative_hit (refused before), miss.',
+  ['result'] as const,
+);
 const hitCounter = lookups.labels({ result: 'hit' });
 const negativeCounter = lookups.labels({ result: 'negative_hit' });
 const missCounter = lookups.labels({ result: 'miss' });

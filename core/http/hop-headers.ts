@@ -15,7 +15,7 @@ export const HOP_BY_HOP = new Set([
 
 /** Extra names listed in a Connection header value, lowercased; undefined when none. */
 export function connectionListed(connection: string | string[] | undefined): Set<string> | undefined {
-  if (!connection) return undefined;
+  if (!connection || connection === 'keep-alive' || connection === 'close') return undefined; // the usual values
   const value = Array.isArray(connection) ? connection.join(',') : connection;
   const names = value
     .split(',')

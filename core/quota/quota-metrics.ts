@@ -1,45 +1,9 @@
 // Quota metrics (prom-client): decisions by policy and outcome, leases, lease sizes, waits, fallback state, key counts.
-import { client, LATENCY_BUCKETS } from '../telemetry/metrics.js';
+import { batchedCounter, client, LATENCY_BUCKETS } from '../telemetry/metrics.js';
+
+export { CountChild } from '../telemetry/metrics.js';
 
 export type DecisionOutcome = 'allowed' | 'limited' | 'fallback_allowed' | 'fallback_limited' | 'unavailable';
-
-/**
- * A counter child the request path bumps as a plain number (a labelled prom-client inc() hashes its labels on
- * every call, ~0.5 µs); the pending count is added to the prom-client counter when it is collected (scraped).
- */
-export class CountChild {
-  n = 0;
-  constructor(readonly labels: Readonly<Record<string, string>>) {}
-  inc(): void {
-    this.n++;
-  }
-}
-
-function batchedCounter<L extends string>(name: string, help: string, labelNames: readonly L[]) {
-  const children = new Map<string, CountChild>();
-  const metric = new client.Counter<L>({
-    name,
-    help,
-    labelNames,
-    collect() {
-      for (const child of children.values()) {
-        if (child.n === 0) continue;
-        this.inc(child.labels as Partial<Record<L, string>>, child.n);
-        child.n = 0;
-      }
-    },
-  });
-  return {
-    metric,
-    /** The child for these labels, created once (call at build time, not per request). */
-    labels(labels: Record<L, string>): CountChild {
-      const key = labelNames.map((l) => labels[l]).join('\u0000');
-      let child = children.get(key);
-      if (!child) children.set(key, (child = new CountChild(labels)));
-      return child;
-    },
-  };
-}
 
 export const quotaDecisions = batchedCounter(
   'meshgate_quota_decisions_total',
