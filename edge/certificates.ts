@@ -1,12 +1,14 @@
-// The edge's certificates: a default pair plus SNI pairs (picked by the names in each certificate's SAN),
-// reloaded from their files without a restart: the default via server.setSecureContext, SNI pairs as fresh
-// secure contexts. Open connections keep the context they handshook with, so nothing is dropped.
+// The edge's certificates: a default pair plus SNI pairs (picked by the names in each certificate's SAN), from
+// files reloaded without a restart (the default via server.setSecureContext, SNI pairs as fresh secure contexts)
+// and from the store (`tls/certificates/<name>`, watched: a put or delete reaches every edge at once). Open
+// connections keep the context they handshook with, so nothing is dropped.
 import { watchFile, unwatchFile } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { logger } from '../core/telemetry/log.js';
+import type { Store, Watcher } from '../core/store/store.js';
+import { CERTIFICATES_PREFIX, certificateNames, parseCertificateRecord } from '../core/tls/certificate-record.js';
 import { TLS_DEFAULTS, type CertificatePair } from './tls.js';
 
 export interface CertificateFiles {
@@ -15,27 +17,15 @@ export interface CertificateFiles {
 }
 
 interface Entry {
-  files: CertificateFiles;
+  /** Where the pair comes from: files, or a store key. */
+  files: CertificateFiles | undefined;
+  storeKey?: string;
   names: string[];
   pair: CertificatePair;
   context: tls.SecureContext;
 }
 
 const log = logger('edge-tls');
-
-/** DNS names a certificate serves: its SAN DNS entries, else its CN. */
-export function certificateNames(cert: string): string[] {
-  const x = new X509Certificate(cert);
-  const san = x.subjectAltName ?? '';
-  const names = san
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.startsWith('DNS:'))
-    .map((s) => s.slice(4).toLowerCase());
-  if (names.length) return names;
-  const cn = /CN=([^\n,]+)/.exec(x.subject)?.[1];
-  return cn ? [cn.toLowerCase()] : [];
-}
 
 /** `<name>.crt` + `<name>.key` pairs in a directory. */
 export async function pairsInDirectory(dir: string): Promise<CertificateFiles[]> {
@@ -69,7 +59,11 @@ export interface CertificateSetOptions {
 }
 
 export class CertificateSet {
+  /** File pairs first, then store pairs: an exact name wins over a wildcard either way. */
   private entries: Entry[] = [];
+  private fileEntries: Entry[] = [];
+  private readonly storeEntries = new Map<string, Entry>();
+  private storeWatcher: Watcher | undefined;
   private defaultPair: CertificatePair;
   private ticketKeys: Buffer | undefined;
   private server: tls.Server | undefined;
@@ -83,11 +77,41 @@ export class CertificateSet {
 
   static async load(o: CertificateSetOptions): Promise<CertificateSet> {
     const set = new CertificateSet(o);
-    set.entries = await Promise.all((o.sni ?? []).map((files) => set.entry(files)));
+    set.fileEntries = await Promise.all((o.sni ?? []).map((files) => set.entry(files)));
+    set.combine();
     return set;
   }
 
+  private combine(): void {
+    this.entries = [...this.fileEntries, ...this.storeEntries.values()];
+  }
+
+  /**
+   * Serve the certificates under `tls/certificates/` too, following every change. A record that does not load
+   * (bad JSON, mismatched key) is logged with its field and the previous pair under that key keeps serving.
+   */
+  async watchStore(store: Store): Promise<void> {
+    this.storeWatcher = await store.watch(CERTIFICATES_PREFIX, (event) => {
+      if (event.type === 'reset') this.storeEntries.clear();
+      else if (event.type === 'delete') this.storeEntries.delete(event.key);
+      else {
+        try {
+          const record = parseCertificateRecord(event.value);
+          const pair = { cert: record.cert, key: record.key };
+          this.storeEntries.set(event.key, { files: undefined, storeKey: event.key, names: record.names, pair, context: this.context(pair) });
+          log.info({ key: event.key, names: record.names, notAfter: new Date(record.notAfter).toISOString() }, 'certificate installed from the store');
+        } catch (err) {
+          log.error({ key: event.key, err: (err as Error).message }, 'certificate record refused; the previous one under this key keeps serving');
+          return;
+        }
+      }
+      this.combine();
+      this.generation++;
+    });
+  }
+
   private async entry(files: CertificateFiles): Promise<Entry> {
+
     const pair = await readPair(files);
     const names = certificateNames(pair.cert);
     return { files, names, pair, context: this.context(pair) };
@@ -114,7 +138,9 @@ export class CertificateSet {
   setTicketKeys(keys: Buffer): void {
     this.ticketKeys = keys;
     this.server?.setTicketKeys(keys);
-    this.entries = this.entries.map((e) => ({ ...e, context: this.context(e.pair) }));
+    this.fileEntries = this.fileEntries.map((e) => ({ ...e, context: this.context(e.pair) }));
+    for (const [key, e] of this.storeEntries) this.storeEntries.set(key, { ...e, context: this.context(e.pair) });
+    this.combine();
   }
 
   /** Attach to the server and poll every file; a change reloads the pairs (a bad pair is logged and skipped). */
@@ -151,20 +177,23 @@ export class CertificateSet {
       }
     }
     const next: Entry[] = [];
-    for (const old of this.entries) {
+    for (const old of this.fileEntries) {
       try {
-        next.push(await this.entry(old.files));
+        next.push(await this.entry(old.files!));
       } catch (err) {
-        log.error({ err, file: old.files.certFile }, 'certificate reload failed; the previous one keeps serving');
+        log.error({ err, file: old.files!.certFile }, 'certificate reload failed; the previous one keeps serving');
         next.push(old);
       }
     }
-    this.entries = next;
+    this.fileEntries = next;
+    this.combine();
     this.generation++;
     log.info({ generation: this.generation, sni: next.map((e) => e.names).flat() }, 'certificates reloaded');
   }
 
   close(): void {
+    void this.storeWatcher?.close();
+    this.storeWatcher = undefined;
     clearTimeout(this.pending);
     for (const file of this.watched) unwatchFile(file);
     this.watched.length = 0;

@@ -165,6 +165,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     guardHttp2(tlsServer, o.http2);
     tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget }));
     certificates.attach(tlsServer);
+    await certificates.watchStore(o.store);
     const certs = certificates;
     tickets = await SessionTickets.start({ store: o.store, apply: (key) => certs.setTicketKeys(key), periodMs: o.ticketRotationMs });
     httpsPort = await listen(tlsServer, o.httpsPort, host);
