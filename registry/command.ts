@@ -1,4 +1,4 @@
-// CLI registration for the registry: validate, diff, apply, status, rollback, and the registry service itself.
+// CLI registration for the registry: validate, diff, apply, status, rollback, certs, and the registry service itself.
 import { Command } from 'commander';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { logger } from '../core/telemetry/log.js';
@@ -7,6 +7,7 @@ import { diffCommand } from './commands/diff.js';
 import { applyCommand } from './commands/apply.js';
 import { statusCommand } from './commands/status.js';
 import { rollbackCommand } from './commands/rollback.js';
+import { certsCommand } from './commands/certs.js';
 import { addStoreOptions, type StoreFlags } from './commands/store-options.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { EtcdStore } from '../core/store/etcd-store.js';
@@ -39,6 +40,6 @@ function registryCommand(): Command {
 }
 
 export function registerRegistry(program: Command): void {
-  for (const command of [validateCommand(), diffCommand(), applyCommand(), statusCommand(), rollbackCommand(), registryCommand()])
+  for (const command of [validateCommand(), diffCommand(), applyCommand(), statusCommand(), rollbackCommand(), certsCommand(), registryCommand()])
     program.addCommand(command);
 }
