@@ -11,6 +11,7 @@ import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
 import { runMeshgate, spawnMeshgate, type MeshProcess } from '../support/spawn-mesh.js';
 import { startEcho, type DemoApp } from '../../compose/demo/apps.js';
 import { EtcdStore } from '../../core/store/etcd-store.js';
+import { waitFor } from '../support/wait-for.js';
 
 const CONFIG = `apiVersion: meshgate/v1
 services:
@@ -74,17 +75,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function eventually<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  do {
-    last = await f();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  } while (Date.now() < deadline);
-  return last;
-}
-
 before(async () => {
   etcd = await startEtcd();
   store = new EtcdStore({ endpoints: etcd.endpoint });
@@ -99,7 +89,7 @@ before(async () => {
     { MESHGATE_ETCD: etcd.endpoint, MESHGATE_STATE_DIR: join(dir, 'state'), MESHGATE_HOST: '127.0.0.1' },
   );
   for (const slot of [1, 2]) await sidecar.waitForLine((l) => l.msg === 'snapshot swapped in' && l.node === `${NODE_ID}-w${slot}`, 60_000);
-  await eventually(() => workerPids().size, (n) => n === 2, 30_000);
+  await waitFor(() => workerPids().size === 2, 'two workers listening', 30_000);
   const listening = sidecar.lines.filter((l) => l.msg === 'sidecar listening');
   assert.equal(new Set(listening.map((l) => l.inboundPort)).size, 1, 'the workers share one inbound port');
   inboundPort = Number(listening[0].inboundPort);
@@ -124,9 +114,11 @@ test('requests are answered by both workers, and /metrics on the admin port is t
 });
 
 test('each worker is a node of its own: nodes/<id>-w<slot> and one endpoint each at the shared address', async () => {
-  const nodes = await eventually(() => store.getPrefix(`nodes/${NODE_ID}-`), (m) => m.size === 2);
+  await waitFor(async () => (await store.getPrefix(`nodes/${NODE_ID}-`)).size === 2, 'two node records');
+  const nodes = await store.getPrefix(`nodes/${NODE_ID}-`);
   assert.deepEqual([...nodes.keys()].sort(), [`nodes/${NODE_ID}-w1`, `nodes/${NODE_ID}-w2`]);
-  const endpoints = await eventually(() => store.getPrefix('endpoints/echo/'), (m) => m.size === 2);
+  await waitFor(async () => (await store.getPrefix('endpoints/echo/')).size === 2, 'two endpoints');
+  const endpoints = await store.getPrefix('endpoints/echo/');
   assert.deepEqual([...endpoints.keys()].sort(), [`endpoints/echo/${NODE_ID}-w1`, `endpoints/echo/${NODE_ID}-w2`]);
   const addresses = new Set([...endpoints.values()].map((v) => JSON.parse(v).address));
   assert.deepEqual([...addresses], [`127.0.0.1:${inboundPort}`]);
@@ -138,9 +130,9 @@ test('a killed worker is replaced in its slot and serves', async () => {
   process.kill(victim, 'SIGKILL');
   const died = await sidecar.waitForLine((l) => l.msg === 'worker died; starting another' && l.pid === victim);
   const replaced = await sidecar.waitForLine((l) => l.msg === 'snapshot swapped in' && l.node === `${NODE_ID}-w${died.slot}` && l.pid !== victim, 60_000);
-  await eventually(() => workerPids().size, (n) => n === 3, 30_000);
-  const serving = await eventually(() => pidsServing(4), (pids) => pids.has(Number(replaced.pid)));
-  assert.ok(serving.has(Number(replaced.pid)), `the new worker ${replaced.pid} answers`);
+  await waitFor(() => workerPids().size === 3, 'the new worker listening', 30_000);
+  let serving = new Set<number>();
+  await waitFor(async () => (serving = await pidsServing(4)).has(Number(replaced.pid)), `the new worker ${replaced.pid} answering`);
   assert.ok(!serving.has(victim));
 });
 
@@ -149,8 +141,7 @@ test('SIGTERM stops every worker and deregisters their endpoints', async () => {
   assert.equal(pids.length, 2);
   assert.equal(await sidecar.stop('SIGTERM'), 0);
   assert.deepEqual(pids.filter(alive), [], 'no worker outlives the primary');
-  const endpoints = await eventually(() => store.getPrefix('endpoints/echo/'), (m) => m.size === 0);
-  assert.equal(endpoints.size, 0);
+  await waitFor(async () => (await store.getPrefix('endpoints/echo/')).size === 0, 'no endpoint left');
 });
 
 test('--workers takes a positive integer or auto; anything else exits 2 naming the flag', async () => {
