@@ -6,7 +6,7 @@ import { accessLog } from '../core/stages/access-log.js';
 import type { StageDef } from '../core/pipeline/stage.js';
 import { forwardedHeaders } from './stages/forwarded-headers.js';
 import { requestFraming } from './stages/request-framing.js';
-import { bodyLimit } from './stages/body-limit.js';
+import { bodyLimit } from '../core/stages/body-limit.js';
 import { forwardToService } from '../core/stages/forward-to-service.js';
 import type { EdgeDeps } from './deps.js';
 

@@ -4,6 +4,7 @@ import { normalizePath } from '../core/stages/normalize-path.js';
 import { traceContext } from '../core/stages/trace-context.js';
 import { routeMatch } from '../core/stages/route-match.js';
 import { accessLog } from '../core/stages/access-log.js';
+import { bodyLimit } from '../core/stages/body-limit.js';
 import type { StageDef } from '../core/pipeline/stage.js';
 import { clientIp } from './stages/client-ip.js';
 import { jwtAuth } from './stages/jwt-auth.js';
@@ -25,6 +26,7 @@ export const INBOUND_CHAIN: StageDef<InboundDeps>[] = [
   quotaLocal, // local policies: in-process token buckets, no I/O
   quotaGlobal, // global policies: spend leased tokens, refill from quota-svc ahead of need
   headerTransform, // identity headers for the app, RequestHeaderModifier, URLRewrite
+  bodyLimit, // the route's maxBodySize again: an east-west caller does not pass the edge
   forwardLocalApp, // the app, with the remaining budget in x-request-timeout-ms
   responseTransform, // ResponseHeaderModifier
   accessLog, // a line, the metrics and the span end, whatever happened

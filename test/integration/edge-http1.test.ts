@@ -122,6 +122,20 @@ test('maxBodySize: a chunked body is cut with 413 when it crosses the limit; at 
   assert.equal(mesh.apps.pub.received.at(-1)!.body, '1234567812345678');
 });
 
+test('maxBodySize holds at the sidecar too, for a caller that does not come through the edge', async () => {
+  const sidecar = mesh.sidecars.pub.inboundPort;
+  const before = received();
+  const declared = await rawExchange(sidecar, `POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n\r\n${'x'.repeat(17)}`);
+  assert.equal(declared.status, 413, declared.text);
+  assert.equal(received(), before);
+  const chunked = await rawExchange(sidecar, 'POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n' + '8\r\n12345678\r\n'.repeat(4) + '0\r\n\r\n');
+  assert.equal(chunked.status, 413, chunked.text);
+  assert.ok(mesh.apps.pub.received.every((r) => !r.complete || r.body.length <= 16), 'no app got a complete body over the limit');
+  const at = await rawExchange(sidecar, `POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 16\r\nConnection: close\r\n\r\n${'y'.repeat(16)}`);
+  assert.equal(at.status, 200, at.text);
+  assert.equal(mesh.apps.pub.received.at(-1)!.body, 'y'.repeat(16));
+});
+
 test('a slow client that never finishes its head is answered 408 and disconnected', async () => {
   const before = received();
   // The bound (5 s) is far above the edge's headersTimeout (300 ms): reaching it means the edge never cut us off.

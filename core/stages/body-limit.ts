@@ -1,10 +1,11 @@
-// transformRequest phase (edge): the route's maxBodySize. A declared Content-Length over the limit is refused
+// transformRequest phase (edge, and the sidecar inbound for callers that do not come through the edge): the
+// route's maxBodySize. A declared Content-Length over the limit is refused
 // before anything is forwarded; a chunked body is counted while it streams and the upstream call is aborted
 // with 413 the moment it crosses the limit (the client gets 413 + close when no response has started yet).
 import { Transform, type TransformCallback } from 'node:stream';
-import { MeshError } from '../../core/errors.js';
-import type { StageDef } from '../../core/pipeline/stage.js';
-import { streamedBodies } from '../../core/upstream/pool.js';
+import { MeshError } from '../errors.js';
+import type { StageDef } from '../pipeline/stage.js';
+import { streamedBodies } from '../upstream/pool.js';
 
 class ByteLimit extends Transform {
   private seen = 0;
