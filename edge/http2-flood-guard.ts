@@ -2,6 +2,8 @@
 // streams in one window (rapid reset, CVE-2023-44487) is sent GOAWAY ENHANCE_YOUR_CALM and destroyed, so the
 // process keeps serving everyone else. CONTINUATION floods (CVE-2024-27983/28182) are bounded by nghttp2 and by
 // maxHeaderListSize; oversize header blocks end the session with an error that is counted here too.
+// The guard must be stricter than nghttp2's own reset limit (a 1000 burst refilled at 33/s): that limit only
+// sends a graceful GOAWAY and leaves the connection open, with no event telling us it happened.
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { client, registry } from '../core/telemetry/metrics.js';
@@ -10,8 +12,13 @@ import { logger } from '../core/telemetry/log.js';
 export interface FloodGuardOptions {
   /** Client-reset streams tolerated per session per window (default 200). */
   maxResetsPerWindow?: number;
+  /** Default 10 s: 20 resets/s sustained, under nghttp2's 33/s, so the guard (not nghttp2) ends a steady drip. */
   windowMs?: number;
 }
+
+/** nghttp2's stream-reset rate limit (its defaults, which Node keeps): burst and refill per second. */
+const NGHTTP2_RESET_BURST = 1_000;
+const NGHTTP2_RESET_RATE = 33;
 
 const closedSessions = new client.Counter({
   name: 'meshgate_edge_http2_sessions_closed_total',
@@ -25,7 +32,11 @@ const log = logger('edge-h2');
 
 export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions = {}): void {
   const max = o.maxResetsPerWindow ?? 200;
-  const windowMs = o.windowMs ?? 1_000;
+  const windowMs = o.windowMs ?? 10_000;
+  // A fixed window lets up to 2 × max through across its boundary.
+  if (2 * max >= NGHTTP2_RESET_BURST || (max * 1_000) / windowMs >= NGHTTP2_RESET_RATE) {
+    log.warn({ maxResetsPerWindow: max, windowMs }, 'HTTP/2 reset limit is looser than nghttp2\'s: an abuser may be left holding its connection');
+  }
   // The raw TCP sockets by peer, so an abuser's connection can be cut even if the session's close stalls.
   const sockets = new Map<string, Socket>();
   server.on('connection', (socket: Socket) => {

@@ -1,7 +1,6 @@
-// Edge TLS and HTTP/2 on real sockets: TLS 1.1 refused, SNI picks the certificate (exact and wildcard), ALPN,
-// certificates reloaded from their files while an open connection keeps working, session resumption across two
-// edge nodes sharing ticket keys through the store, and HTTP/2 abuse (rapid reset, CONTINUATION flood) ending
-// the abusive session while another client is still served.
+// Edge TLS on real sockets: TLS 1.1 refused, SNI picks the certificate (exact and wildcard), ALPN, certificates
+// reloaded from their files while an open h2 connection keeps working, session resumption across two edge nodes
+// sharing ticket keys through the store. HTTP/2 abuse is in edge-http2-flood.test.ts.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
@@ -39,7 +38,6 @@ before(async () => {
       keyFile: main.keyFile,
       sniCertificates: [a, wild],
       certificatePollMs: 50,
-      http2: { maxResetsPerWindow: 50, windowMs: 10_000 },
     },
   });
   port = mesh.edge.httpsPort!;
@@ -168,94 +166,4 @@ test('a session ticket from one edge resumes on another edge sharing the store; 
   await waitFor(async () => !(await resumes(other.httpsPort!, session)), 'the rotated key on the other edge', 5_000, 25);
   const fresh = (await sessionFrom(other.httpsPort!)).session;
   assert.equal(await resumes(port, fresh), true, 'a ticket under the new key resumes on the first edge');
-});
-
-async function rapidReset(total: number, batch: number): Promise<{ sent: number; code: number | undefined }> {
-  const abusive = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
-  let code: number | undefined;
-  const closed = new Promise<void>((resolve) => {
-    abusive.once('goaway', (c) => ((code = c), resolve()));
-    abusive.once('close', () => resolve());
-  });
-  abusive.on('error', () => undefined);
-  await new Promise<void>((resolve) => abusive.once('connect', () => resolve()));
-  let sent = 0;
-  for (; sent < total && code === undefined && !abusive.destroyed && !abusive.closed; sent++) {
-    try {
-      const req = abusive.request({ ':path': `/public/r${sent}`, ':authority': 'a' });
-      req.on('error', () => undefined);
-      req.close(http2.constants.NGHTTP2_CANCEL);
-    } catch {
-      break;
-    }
-    // Let the edge read between batches, so the edge's own guard (not only nghttp2's burst limit) is exercised.
-    if (sent % batch === batch - 1) await new Promise((r) => setTimeout(r, 2));
-  }
-  // Bounded: an edge that never ends the session fails the assertions below instead of hanging the suite.
-  await Promise.race([closed, new Promise((r) => setTimeout(r, 5_000).unref())]);
-  abusive.destroy();
-  return { sent, code };
-}
-
-test('HTTP/2 rapid reset: the edge guard closes the session with ENHANCE_YOUR_CALM; another client is served', {
-  todo: 'the guard fires (log + meshgate_edge_http2_sessions_closed_total) but in this in-process mesh the GOAWAY and close do not reach the client (a standalone TLS server shows it does); under investigation',
-}, async () => {
-  // 50 resets per window are tolerated (set in before()); 400 in small batches stays under nghttp2's own burst limit.
-  const { sent, code } = await rapidReset(400, 10);
-  assert.equal(code, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, `GOAWAY code after ${sent} resets`);
-  assert.ok(sent < 400, 'the session ended before the burst did');
-  const polite = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
-  assert.equal(await h2Get(polite, '/public/ok'), 200);
-  polite.close();
-});
-
-test('HTTP/2 rapid reset in one burst: nghttp2\'s limit or the guard ends it; another client is served', async () => {
-  const { code } = await rapidReset(2_000, 2_000);
-  assert.ok(code === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM || code === http2.constants.NGHTTP2_INTERNAL_ERROR, `GOAWAY code ${code}`);
-  const polite = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
-  assert.equal(await h2Get(polite, '/public/ok'), 200);
-  polite.close();
-});
-
-/** One HTTP/2 frame (RFC 9113 §4.1). */
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-
-/** HPACK literal header field without indexing, new name (RFC 7541 §6.2.2), no Huffman. */
-function literal(name: string, value: string): Buffer {
-  return Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
-}
-
-test('HTTP/2 CONTINUATION flood: the session is ended and another client is still served', async () => {
-  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
-  socket.on('error', () => undefined);
-  await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
-  assert.equal(socket.alpnProtocol, 'h2');
-  let received = Buffer.alloc(0);
-  socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
-  const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
-  socket.write(frame(0x4, 0, 0, Buffer.alloc(0))); // SETTINGS
-  const first = Buffer.concat([Buffer.from([0x82, 0x87, 0x84]), literal(':authority', 'a')]); // GET https /
-  socket.write(frame(0x1, 0x1 /* END_STREAM, no END_HEADERS */, 1, first));
-  let frames = 0;
-  const filler = literal('x-flood', 'f'.repeat(100));
-  // Bounded: 20,000 CONTINUATION frames (~2.2 MB) without END_HEADERS; the edge must stop us well before.
-  for (; frames < 20_000 && !socket.destroyed; frames++) {
-    if (!socket.write(frame(0x9, 0, 1, filler))) await new Promise((r) => setTimeout(r, 1));
-  }
-  socket.end();
-  await ended;
-  // GOAWAY (type 7) from the server: the session was ended by the edge, not by us finishing.
-  const goaway = received.indexOf(Buffer.from([0x07, 0x00, 0x00, 0x00, 0x00, 0x00]), 0);
-  assert.ok(goaway > 0 || frames < 20_000, `the edge ended the flood (frames sent: ${frames})`);
-  const polite = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
-  assert.equal(await h2Get(polite, '/public/ok2'), 200);
-  polite.close();
 });
