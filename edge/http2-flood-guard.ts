@@ -4,6 +4,8 @@
 // maxHeaderListSize; oversize header blocks end the session with an error that is counted here too.
 // The guard must be stricter than nghttp2's own reset limit (a 1000 burst refilled at 33/s): that limit only
 // sends a graceful GOAWAY and leaves the connection open, with no event telling us it happened.
+// skipResetStreams keeps the streams a client resets at once from being routed and forwarded at all.
+import type http from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { client, registry } from '../core/telemetry/metrics.js';
@@ -81,4 +83,21 @@ export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions
       log.debug({ code: err.code }, 'HTTP/2 session error');
     });
   });
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/**
+ * The TLS listener's request handler, run one event-loop turn late for HTTP/2: nghttp2 hands over a stream's
+ * HEADERS before it reads the RST_STREAM that came in the same read, so only then is a rapid reset visible, and a
+ * stream already reset is neither routed nor forwarded. HTTP/1.1 requests on the same listener go straight through.
+ */
+export function skipResetStreams(handler: Handler): Handler {
+  return (req, res) => {
+    const stream = (req as unknown as { stream?: http2.Http2Stream }).stream;
+    if (!stream) return handler(req, res);
+    setImmediate(() => {
+      if (!stream.closed && !stream.destroyed) handler(req, res);
+    });
+  };
 }

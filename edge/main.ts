@@ -29,7 +29,7 @@ import type { EdgeDeps } from './deps.js';
 import { TLS_DEFAULTS, developmentCertificate, loadCertificate } from './tls.js';
 import { CertificateSet, type CertificateFiles } from './certificates.js';
 import { SessionTickets } from './session-tickets.js';
-import { guardHttp2, type FloodGuardOptions } from './http2-flood-guard.js';
+import { guardHttp2, skipResetStreams, type FloodGuardOptions } from './http2-flood-guard.js';
 import { TrustedProxies } from './trusted-proxies.js';
 
 export interface EdgeOptions {
@@ -139,13 +139,8 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     certificates = await CertificateSet.load({ defaultPair: pair, defaultFiles: files, sni: o.sniCertificates, pollIntervalMs: o.certificatePollMs });
     const secureEngine = new Engine<EdgeDeps>('edge', EDGE_CHAIN, { ...base, secure: true }, log);
     secureEngine.attach(runtime.holder);
-    const chainHandler = createRequestHandler({ engine: secureEngine, holder: runtime.holder, log });
     // A stream the client already reset (rapid reset) is not worth routing, let alone forwarding upstream.
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const stream = (req as unknown as { stream?: http2.Http2Stream }).stream;
-      if (stream && (stream.closed || stream.destroyed)) return;
-      chainHandler(req, res);
-    };
+    const handler = skipResetStreams(createRequestHandler({ engine: secureEngine, holder: runtime.holder, log }));
     tlsServer = http2.createSecureServer(
       {
         ...TLS_DEFAULTS,

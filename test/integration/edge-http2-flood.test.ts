@@ -2,7 +2,8 @@
 // client cannot be the attacker: it queues the cancelled streams and, once its outbound queue is full, never
 // notices the server closing the connection): rapid reset (HEADERS + RST_STREAM, CVE-2023-44487) and CONTINUATION
 // floods (CVE-2024-27983 class). Each must end the abusive connection, count it in
-// meshgate_edge_http2_sessions_closed_total, and leave a well-behaved client served during and after the attack.
+// meshgate_edge_http2_sessions_closed_total, forward nothing it reset or left unfinished, and leave a
+// well-behaved client served during and after the attack.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
@@ -171,13 +172,13 @@ function cancel(): Buffer {
   return code;
 }
 
-/** Opens and at once resets `perWrite` streams per write, `pauseMs` apart, up to `total` or until the edge closes us. */
-async function rapidReset(raw: RawH2, total: number, perWrite: number, pauseMs = 1): Promise<number> {
+/** Opens and at once resets `perWrite` streams (/public/<tag>-<id>) per write, `pauseMs` apart, up to `total` or until the edge closes us. */
+async function rapidReset(raw: RawH2, tag: string, total: number, perWrite: number, pauseMs = 1): Promise<number> {
   let sent = 0;
   for (let id = 1; sent < total; ) {
     const pairs: Buffer[] = [];
     for (let i = 0; i < perWrite && sent < total; i++, sent++, id += 2) {
-      pairs.push(frame(FRAME.HEADERS, FLAG.END_STREAM | FLAG.END_HEADERS, id, requestBlock(`/public/reset-${id}`)), frame(FRAME.RST_STREAM, 0, id, cancel()));
+      pairs.push(frame(FRAME.HEADERS, FLAG.END_STREAM | FLAG.END_HEADERS, id, requestBlock(`/public/${tag}-${id}`)), frame(FRAME.RST_STREAM, 0, id, cancel()));
     }
     if (!(await raw.write(Buffer.concat(pairs)))) break;
     await delay(pauseMs); // the edge reads between writes, so the guard's own window count (not only nghttp2) decides
@@ -190,7 +191,7 @@ test('rapid reset: the guard sends GOAWAY ENHANCE_YOUR_CALM and closes the conne
   const raw = await RawH2.open();
   const total = 5_000;
   const attack = (async () => {
-    const sent = await rapidReset(raw, total, 20);
+    const sent = await rapidReset(raw, 'paced', total, 20);
     return { sent, closed: await raw.waitClosed() };
   })();
   const statuses = await servedMeanwhile(attack, 'rr');
@@ -200,13 +201,15 @@ test('rapid reset: the guard sends GOAWAY ENHANCE_YOUR_CALM and closes the conne
   assert.equal(raw.goawayCode(), NGHTTP2_ENHANCE_YOUR_CALM, 'GOAWAY ENHANCE_YOUR_CALM');
   assert.ok(sent < total, `the connection ended before the burst did (${sent} of ${total})`);
   assert.equal(await closedSessions('rapid_reset'), before + 1);
+  // Each write carries whole HEADERS + RST_STREAM pairs, so the edge sees every reset before dispatching.
+  assert.equal(mesh.apps.pub.received.filter((r) => r.url.startsWith('/public/paced-')).length, 0, 'no reset stream was forwarded');
   assert.ok(statuses.length >= 1 && statuses.every((s) => s === 200), `the other client got ${statuses.join(',')}`);
 });
 
 test('rapid reset in one burst of 5,000 streams: the connection is closed; another client is served', async () => {
   const raw = await RawH2.open();
   const attack = (async () => {
-    const sent = await rapidReset(raw, 5_000, 5_000);
+    const sent = await rapidReset(raw, 'burst', 5_000, 5_000);
     return { sent, closed: await raw.waitClosed() };
   })();
   const statuses = await servedMeanwhile(attack, 'burst');
@@ -224,7 +227,7 @@ test('a steady drip of resets (60/s, under 200 in any second) is ended by the gu
   // open; the default window (200 per 10 s) ends it after ~3.4 s. Bounded: at most 8 s of drip.
   const defaults = await mesh.addEdge({ httpsPort: 0, certFile: cert.certFile, keyFile: cert.keyFile, http2: {} });
   const raw = await RawH2.open(defaults.httpsPort!);
-  const sent = await rapidReset(raw, 480, 6, 100);
+  const sent = await rapidReset(raw, 'drip', 480, 6, 100);
   const closed = await raw.waitClosed();
   raw.destroy();
   assert.ok(closed, `the edge closed the connection (after ${sent} resets)`);
