@@ -13,6 +13,9 @@ import type { NormalizeOptions } from '../core/http/normalize-path.js';
 import { MeshError } from '../core/errors.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
 import { compose } from '../core/upstream/upstream.js';
+import { H2Sessions } from '../core/upstream/h2-sessions.js';
+import { h2Upstream } from '../core/upstream/h2-upstream.js';
+import { byProtocol } from '../core/upstream/by-protocol.js';
 import { balance } from '../core/upstream/balance.js';
 import { BreakerSet, circuitBreaker } from '../core/upstream/breaker.js';
 import { retry } from '../core/upstream/retry.js';
@@ -89,6 +92,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   await runtime.start();
 
   const pools = new PoolSet();
+  const h2Sessions = new H2Sessions();
   const outliers = new OutlierDetector('edge');
   const health = new HealthChecks({ snapshot: () => runtime.holder.current, endpoints: o.endpoints, pools });
   const upstream = compose(
@@ -100,7 +104,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
       outlierDetection(outliers, o.endpoints), // consecutive failures eject that sidecar for a growing interval
       deadline(), // per-try timeout within the remaining budget, told to the next hop in x-request-timeout-ms
     ],
-    poolUpstream(pools),
+    byProtocol(poolUpstream(pools), h2Upstream(h2Sessions)), // gRPC and http2 services: HTTP/2 to the sidecar
   );
   const accessLog = logger('access');
   const limits: HttpLimits = { ...DEFAULT_LIMITS, ...o.limits };
@@ -183,7 +187,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
         closeGracefully(server, o.graceMs ?? 5_000),
         tlsServer && new Promise<void>((resolve) => tlsServer!.close(() => resolve())),
       ]);
-      await pools.close();
+      await Promise.all([pools.close(), h2Sessions.close()]);
       await runtime.stop();
     },
   };

@@ -7,10 +7,13 @@ import { hostname } from 'node:os';
 import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
-import { answerClientErrors, closeGracefully, listen, serverOptions } from '../core/http/serve.js';
+import { DualProtocolServer, answerClientErrors, listen, serverOptions } from '../core/http/serve.js';
 import { createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
 import { compose, type Upstream } from '../core/upstream/upstream.js';
+import { H2Sessions } from '../core/upstream/h2-sessions.js';
+import { h2Upstream } from '../core/upstream/h2-upstream.js';
+import { byProtocol } from '../core/upstream/by-protocol.js';
 import { balance } from '../core/upstream/balance.js';
 import { BreakerSet, circuitBreaker } from '../core/upstream/breaker.js';
 import { retry } from '../core/upstream/retry.js';
@@ -101,6 +104,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
 
   const accessLog = logger('access');
   const appPools = new PoolSet();
+  const appSessions = new H2Sessions();
   const appUpstream: Upstream = compose(
     [
       (next) => (x) => {
@@ -111,7 +115,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
       poolLimit('sidecar-inbound'), // the service's own pool limits protect its app too: 503 overloaded, no unbounded queue
       deadline(), // the app is told the budget left (x-request-timeout-ms) and the try is cut at the deadline
     ],
-    poolUpstream(appPools),
+    byProtocol(poolUpstream(appPools), h2Upstream(appSessions)), // a gRPC or http2 app is called over HTTP/2 (h2c)
   );
   const inboundDeps: InboundDeps = {
     ...auth.deps,
@@ -126,6 +130,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   inboundEngine.attach(runtime.holder);
 
   const meshPools = new PoolSet();
+  const meshSessions = new H2Sessions();
   const outliers = new OutlierDetector('sidecar-outbound');
   const health = new HealthChecks({ snapshot: () => runtime.holder.current, endpoints: o.endpoints, pools: meshPools });
   const outboundDeps: OutboundDeps = {
@@ -141,20 +146,23 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
         outlierDetection(outliers, o.endpoints), // consecutive failures eject that sidecar for a growing interval
         deadline(), // per-try timeout within the remaining budget, told to the next hop in x-request-timeout-ms
       ],
-      poolUpstream(meshPools),
+      byProtocol(poolUpstream(meshPools), h2Upstream(meshSessions)), // gRPC and http2 services: HTTP/2 to their sidecars
     ),
   };
   const outboundEngine = new Engine<OutboundDeps>('sidecar-outbound', OUTBOUND_CHAIN, outboundDeps, log);
   outboundEngine.attach(runtime.holder);
 
-  const inbound = http.createServer(serverOptions(), createRequestHandler({ engine: inboundEngine, holder: runtime.holder, log }));
-  const outbound = http.createServer(serverOptions(), createRequestHandler({ engine: outboundEngine, holder: runtime.holder, log }));
-  answerClientErrors(inbound, log);
+  // Both listeners speak HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port: gRPC hops arrive as HTTP/2.
+  const inboundHandler = createRequestHandler({ engine: inboundEngine, holder: runtime.holder, log });
+  const outboundHandler = createRequestHandler({ engine: outboundEngine, holder: runtime.holder, log });
+  const inbound = new DualProtocolServer(http.createServer(serverOptions(), inboundHandler), inboundHandler);
+  const outbound = new DualProtocolServer(http.createServer(serverOptions(), outboundHandler), outboundHandler);
+  answerClientErrors(inbound.http1, log);
   // WebSocket upgrades on `websocket: true` routes: auth and the rest of the inbound chain run, then a tunnel to the app.
-  inbound.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app }));
-  answerClientErrors(outbound, log);
-  const inboundPort = await listen(inbound, o.inboundPort, host);
-  const outboundPort = await listen(outbound, o.outboundPort, host);
+  inbound.http1.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app }));
+  answerClientErrors(outbound.http1, log);
+  const inboundPort = await listen(inbound.listener, o.inboundPort, host);
+  const outboundPort = await listen(outbound.listener, o.outboundPort, host);
   log.info({ service: o.service, inboundPort, outboundPort, app: o.app }, 'sidecar listening');
   runtime.markListening();
 
@@ -176,8 +184,8 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
       const drainDelay = o.drainDelayMs ?? (registration ? 1_000 : 0);
       if (drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, drainDelay));
       const grace = o.graceMs ?? 5_000;
-      await Promise.all([closeGracefully(inbound, grace), closeGracefully(outbound, grace)]);
-      await Promise.all([appPools.close(), meshPools.close()]);
+      await Promise.all([inbound.close(grace), outbound.close(grace)]);
+      await Promise.all([appPools.close(), meshPools.close(), appSessions.close(), meshSessions.close()]);
       await auth.close();
       introspection?.close();
       await quota.close();

@@ -1,7 +1,9 @@
 // Listening and closing the mesh's HTTP servers: hardened parser settings, a JSON answer to bad framing,
-// the bound port logged, and graceful close (stop accepting, finish in-flight, drop idle keep-alives).
+// the bound port logged, graceful close (stop accepting, finish in-flight, drop idle keep-alives), and one port
+// serving both HTTP/1.1 and cleartext HTTP/2 for the mesh's own hops.
 import http from 'node:http';
-import type { Server as NetServer, Socket, AddressInfo } from 'node:net';
+import http2 from 'node:http2';
+import net, { type Server as NetServer, type Socket, type AddressInfo } from 'node:net';
 import { errorBody, MeshError } from '../errors.js';
 import type { Logger } from '../telemetry/log.js';
 
@@ -112,14 +114,92 @@ export async function listen(server: NetServer, port: number, host: string): Pro
 
 /** Stop accepting, let in-flight requests finish within `graceMs`, then cut what is left. */
 export async function closeGracefully(server: http.Server, graceMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await drain(server, server, graceMs);
+}
+
+async function drain(listening: NetServer, http1: http.Server, graceMs: number, cutAll?: () => void): Promise<void> {
+  const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
+  http1.closeIdleConnections();
+  const timer = setTimeout(() => {
+    http1.closeAllConnections();
+    cutAll?.();
+  }, graceMs);
   timer.unref();
   // Keep-alive sockets that become idle after their last response must go too.
-  const sweep = setInterval(() => server.closeIdleConnections(), 100);
+  const sweep = setInterval(() => http1.closeIdleConnections(), 100);
   sweep.unref();
   await closed;
   clearTimeout(timer);
   clearInterval(sweep);
+}
+
+/** The first bytes of an HTTP/2 connection (RFC 9113 §3.4); no HTTP/1.1 request starts with "PRI ". */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+const SNIFF_BYTES = 4;
+
+/**
+ * One port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3): the first bytes of each
+ * connection decide which server gets the socket; both run the same request handler. The mesh's own hops use
+ * HTTP/2 for gRPC (trailers, full-duplex streams), everything else keeps HTTP/1.1.
+ */
+export class DualProtocolServer {
+  /** The server that listens (pass it to listen()). */
+  readonly listener: NetServer;
+  readonly http2: http2.Http2Server;
+  private readonly sniffing = new Set<Socket>();
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(
+    readonly http1: http.Server,
+    handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+    private readonly limits: HttpLimits = DEFAULT_LIMITS,
+  ) {
+    this.http2 = http2.createServer({ settings: { enablePush: false } }, handler as never);
+    this.http2.on('session', (session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+    });
+    this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.sniff(socket));
+    // node starts the HTTP/1.1 slow-client checks (headersTimeout, requestTimeout) when its server listens.
+    this.listener.once('listening', () => http1.emit('listening'));
+  }
+
+  private sniff(socket: Socket): void {
+    this.sniffing.add(socket);
+    let seen: Buffer = Buffer.alloc(0);
+    const drop = () => socket.destroy();
+    const release = () => {
+      this.sniffing.delete(socket);
+      socket.off('readable', onReadable);
+      socket.off('error', drop);
+      socket.off('close', release);
+      socket.off('timeout', drop);
+      socket.setTimeout(0);
+    };
+    const onReadable = () => {
+      for (let chunk: Buffer | null; (chunk = socket.read()) !== null; ) seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
+      const n = Math.min(seen.length, SNIFF_BYTES);
+      const h2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (h2 && n < SNIFF_BYTES) return; // could still be either: wait for more bytes
+      release();
+      socket.unshift(seen);
+      if (h2) socket.allowHalfOpen = false; // as an HTTP/2 server's own sockets: a client FIN ends the session
+      (h2 ? this.http2 : this.http1).emit('connection', socket);
+    };
+    socket.on('readable', onReadable);
+    socket.on('error', drop);
+    socket.once('close', release);
+    // A connection that never says anything is dropped like a slow request head.
+    socket.setTimeout(this.limits.headersTimeoutMs, drop);
+  }
+
+  /** Stop accepting, let in-flight requests and streams finish within `graceMs` (HTTP/2: GOAWAY), then cut. */
+  async close(graceMs: number): Promise<void> {
+    for (const socket of this.sniffing) socket.destroy();
+    for (const session of this.sessions) session.close();
+    this.http1.close(); // not listening itself: this stops its slow-client checks and drops idle keep-alives
+    await drain(this.listener, this.http1, graceMs, () => {
+      for (const session of this.sessions) session.destroy();
+    });
+  }
 }

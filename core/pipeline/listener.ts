@@ -1,10 +1,12 @@
 // The one rescue at the listener: run the chains, turn a MeshError (or an unexpected throw) into the JSON
-// error of DESIGN §4, stream the upstream response, and run the log stages when the response is done.
+// error of DESIGN §4 (a gRPC status for gRPC calls), stream the upstream response, and run the log stages
+// when the response is done.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { MeshError, errorBody } from '../errors.js';
 import type { SnapshotHolder } from '../config/snapshot.js';
 import { forwardableResponseHeaders } from '../http/forward-headers.js';
+import { isGrpcRequest, sendGrpcError } from '../http/grpc-status.js';
 import { internalErrors } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/log.js';
 import { Engine, runChain, type CompiledChains } from './engine.js';
@@ -102,9 +104,13 @@ export function sendError(x: Exchange, err: MeshError): void {
     res.destroy();
     return;
   }
-  const body = errorBody(err, x.requestId);
   const headers = baseHeaders(x);
   if (err.headers) Object.assign(headers, err.headers);
+  if (isGrpcRequest(x.req)) {
+    x.upstreamBody?.destroy();
+    return sendGrpcError(res, err, headers);
+  }
+  const body = errorBody(err, x.requestId);
   headers['content-type'] = 'application/json';
   headers['content-length'] = String(Buffer.byteLength(body));
   // A malformed request may have left unread bytes behind: do not reuse that connection.

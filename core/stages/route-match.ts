@@ -1,7 +1,9 @@
 // route phase: pick the route from the snapshot's compiled table, stamp the per-request policy (service,
 // deadline) on the exchange once, and start the upstream header set from the client's (sanitized) headers.
+import type { IncomingHttpHeaders } from 'node:http';
 import { MeshError } from '../errors.js';
 import { forwardableHeaders } from '../http/forward-headers.js';
+import { grpcTimeoutMs } from '../http/grpc-timeout.js';
 import type { StageDef } from '../pipeline/stage.js';
 
 export interface RouteDeps {
@@ -12,6 +14,14 @@ export interface RouteDeps {
 }
 
 const BUDGET = /^[0-9]{1,10}$/;
+
+/** The caller's remaining budget (ms): the smaller of x-request-timeout-ms (mesh hops) and grpc-timeout (gRPC). */
+function callerBudgetMs(headers: IncomingHttpHeaders): number | undefined {
+  const incoming = headers['x-request-timeout-ms'];
+  let budget = typeof incoming === 'string' && BUDGET.test(incoming) ? Number(incoming) : undefined;
+  const grpc = grpcTimeoutMs(headers['grpc-timeout']);
+  return grpc === undefined ? budget : Math.min(budget ?? Infinity, grpc);
+}
 
 export const routeMatch: StageDef<RouteDeps> = {
   name: 'route-match',
@@ -35,9 +45,8 @@ export const routeMatch: StageDef<RouteDeps> = {
         }
         // The deadline is the smallest of: the route's timeout, the caller's remaining budget, our own cap.
         let budget = Math.min(route.timeoutMs, cap);
-        const incoming = x.req.headers['x-request-timeout-ms'];
-        if (typeof incoming === 'string' && BUDGET.test(incoming)) {
-          const callerBudget = Number(incoming);
+        const callerBudget = callerBudgetMs(x.req.headers);
+        if (callerBudget !== undefined) {
           if (callerBudget <= 0) return new MeshError('deadline_exceeded', 'The caller\'s deadline has already passed.');
           budget = Math.min(budget, callerBudget);
         }

@@ -1,0 +1,218 @@
+// The HTTP/2 upstream (gRPC, and services declared `protocol: http2`): one stream per try on the origin's shared
+// session. The request body streams as it arrives (gRPC calls are streams both ways); the response body streams
+// into the client's response with backpressure (pause the stream on a full sink, resume on 'drain') and its
+// trailers follow, so grpc-status and trailing metadata arrive intact. The try is bounded like poolUpstream's.
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
+import type { Exchange, HeaderValue } from '../pipeline/exchange.js';
+import { HOP_BY_HOP } from '../http/hop-headers.js';
+import { grpcStatusFields, isGrpcContentType } from '../http/grpc-status.js';
+import { grpcTimeout } from '../http/grpc-timeout.js';
+import type { H2Sessions } from './h2-sessions.js';
+import { PER_TRY_NOTE } from './deadline.js';
+import { bodyKind, bufferedBodies, streamedBodies } from './pool.js';
+import { UpstreamFailure, upstreamError, type BodySink, type Upstream, type UpstreamBody, type UpstreamResponse } from './upstream.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+/** With no deadline, the wait for the response headers is still bounded, as poolUpstream's headersTimeout. */
+const NO_DEADLINE_HEADERS_MS = 300_000;
+
+type Fields = Record<string, HeaderValue>;
+
+/** Header fields without the pseudo-headers (:status). */
+function withoutPseudo(headers: IncomingHttpHeaders): Fields {
+  const out: Fields = {};
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    const value = headers[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+function requestHeaders(x: Exchange, limitMs: number): OutgoingHttpHeaders {
+  const h = x.upstreamHeaders;
+  const headers: OutgoingHttpHeaders = {
+    ':method': x.method,
+    ':scheme': 'http',
+    ':authority': (h.host as string | undefined) ?? (x.req.headers[':authority'] as string | undefined) ?? x.upstreamAddress,
+    ':path': x.upstreamPath + x.query,
+  };
+  // RFC 9113 §8.2.2: no connection-specific fields in HTTP/2, TE only as "trailers"; Host travels as :authority.
+  for (const name in h) if (name !== 'host' && (name === 'te' || !HOP_BY_HOP.has(name))) headers[name] = h[name];
+  // The deadline layer told the next hop its budget in x-request-timeout-ms; a gRPC server reads grpc-timeout.
+  if (Number.isFinite(limitMs) && isGrpcContentType(h['content-type'])) headers['grpc-timeout'] = grpcTimeout(limitMs);
+  return headers;
+}
+
+/** What the request body is: a stage's wrapped body, a buffered replay, the client's own stream, or none. */
+function requestBody(x: Exchange): Readable | Buffer | null {
+  const wrapped = streamedBodies.get(x) ?? bufferedBodies.get(x);
+  if (wrapped) return wrapped;
+  const req = x.req;
+  if (req.readableEnded) return null;
+  if (req.httpVersionMajor === 2) return (req as unknown as Http2ServerRequest).stream.endAfterHeaders ? null : req;
+  return bodyKind(x) === 'none' ? null : req;
+}
+
+export function h2Upstream(sessions: H2Sessions): Upstream {
+  return (x: Exchange): Promise<UpstreamResponse> => {
+    const perTry = (x.notes.get(PER_TRY_NOTE) as number | undefined) ?? Infinity;
+    const limit = Math.min(x.remainingMs(), perTry);
+    const address = x.upstreamAddress;
+    const call = new H2Call(address, limit);
+    x.inflight = call;
+    sessions.get(address, x.snapshot?.services.get(x.service)).then(
+      (session) => call.start(session, requestHeaders(x, limit), requestBody(x)),
+      (err) => call.fail(err),
+    );
+    return call.response;
+  };
+}
+
+/** One try: resolves `response` at the response headers, then is the response body the listener streams. */
+class H2Call implements UpstreamBody {
+  readonly response: Promise<UpstreamResponse>;
+  private resolve!: (response: UpstreamResponse) => void;
+  private reject!: (err: unknown) => void;
+  private stream: ClientHttp2Stream | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly bounded: boolean;
+  private started = false;
+  private ended = false;
+  /** Why the try ended early (timeout, reset, cancel); set once. */
+  private failure: unknown;
+  /** A gRPC response: cut after its headers, it still ends with a grpc-status rather than a bare reset. */
+  private grpc = false;
+  private trailers: Fields | undefined;
+  private sink: BodySink | undefined;
+  private done: ((err?: Error) => void) | undefined;
+  private readonly onDrain = () => this.stream?.resume();
+
+  constructor(
+    private readonly address: string,
+    limitMs: number,
+  ) {
+    this.response = new Promise<UpstreamResponse>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.bounded = Number.isFinite(limitMs);
+    const timeout = Object.assign(new Error('upstream try timed out'), { name: 'TimeoutError' });
+    this.timer = setTimeout(() => this.fail(timeout), this.bounded ? Math.max(1, limitMs) : NO_DEADLINE_HEADERS_MS);
+  }
+
+  start(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body: Readable | Buffer | null): void {
+    if (this.failure !== undefined) return; // timed out or cancelled while connecting
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: body === null });
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.stream = stream;
+    stream.on('response', (fields, flags) => this.onResponse(fields, flags));
+    stream.on('trailers', (fields) => (this.trailers = withoutPseudo(fields)));
+    stream.once('end', () => this.finish());
+    // How it failed is read from the stream's RST code at 'close'; 'error' only needs a listener.
+    stream.on('error', () => undefined);
+    stream.once('close', () => this.onClose());
+    if (Buffer.isBuffer(body)) stream.end(body);
+    else if (body) {
+      body.once('error', (err) => this.fail(err)); // a stage's limit (413) or the client going away
+      body.pipe(stream);
+    }
+  }
+
+  private onResponse(fields: IncomingHttpHeaders, flags: number): void {
+    if (this.failure !== undefined) return;
+    const status = Number(fields[':status']);
+    let headers = withoutPseudo(fields);
+    this.grpc = isGrpcContentType(headers['content-type']);
+    if (this.grpc && flags & NGHTTP2_FLAG_END_STREAM) {
+      // Trailers-only (an immediate gRPC status): the listener writes a head and then ends, so the fields are
+      // sent as trailers after a head that only has the content type, which gRPC clients read the same way.
+      const { 'content-type': contentType, ...trailing } = headers;
+      headers = { 'content-type': contentType };
+      this.trailers = trailing;
+    }
+    this.started = true;
+    if (!this.bounded) clearTimeout(this.timer); // no deadline: only the wait for the headers was bounded
+    this.resolve({ status, headers, body: this });
+  }
+
+  pipeTo(sink: BodySink, done: (err?: Error) => void): void {
+    this.sink = sink;
+    this.done = done;
+    if (this.failure !== undefined) return this.cut();
+    const stream = this.stream!;
+    stream.on('data', (chunk: Buffer) => {
+      if (!sink.write(chunk)) {
+        stream.pause();
+        sink.once('drain', this.onDrain);
+      }
+    });
+  }
+
+  /** A response we will not forward (a retried try): reset the stream; the session is unaffected. */
+  dump(): void {
+    if (this.ended || this.failure !== undefined) return;
+    this.failure = new Error('response discarded');
+    clearTimeout(this.timer);
+    this.stream?.close(NGHTTP2_CANCEL);
+  }
+
+  /** The client went away: RST_STREAM CANCEL tells the upstream (a gRPC server sees the call cancelled). */
+  destroy(err: Error = new Error('upstream request cancelled')): void {
+    if (this.ended || this.failure !== undefined) return;
+    this.sink = undefined; // nothing more is written to a client that is gone
+    this.fail(err);
+  }
+
+  fail(err: unknown): void {
+    if (this.ended || this.failure !== undefined) return;
+    this.failure = err;
+    clearTimeout(this.timer);
+    if (this.stream && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
+    if (!this.started) this.reject(upstreamError(err, this.address));
+    else if (this.sink) this.cut();
+    else this.settle(err as Error);
+  }
+
+  private onClose(): void {
+    clearTimeout(this.timer);
+    if (this.ended || this.failure !== undefined) return;
+    const code = this.stream!.rstCode;
+    // RFC 9113 §8.7: a refused stream was not processed, so it is safe to send again (as a connect failure is).
+    const kind = code === NGHTTP2_REFUSED_STREAM ? 'connect' : 'reset';
+    this.fail(new UpstreamFailure('upstream_failed', 'The upstream reset the stream.', kind, this.address));
+  }
+
+  /** The body ended: its trailers (or the trailers-only fields), then the end. */
+  private finish(): void {
+    if (this.failure !== undefined) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    const sink = this.sink!;
+    if (this.trailers && sink.addTrailers) sink.addTrailers(this.trailers);
+    sink.end();
+    this.settle();
+  }
+
+  /** Cut after the headers went out: a gRPC call still ends with its status (4 after the deadline, 14 on a reset). */
+  private cut(): void {
+    const sink = this.sink!;
+    if (this.grpc && sink.addTrailers) {
+      sink.addTrailers(grpcStatusFields(upstreamError(this.failure, this.address)));
+      sink.end();
+      this.settle();
+    } else this.settle(this.failure as Error);
+  }
+
+  private settle(err?: Error): void {
+    const done = this.done;
+    this.done = undefined;
+    done?.(err);
+  }
+}
