@@ -53,6 +53,12 @@ function friendlyMessage(schema: { anyOf?: { const?: unknown }[] }, message: str
 
 /** Validate a parsed document. Returns the typed config or every error found. */
 export function validateConfig(value: unknown): { config?: MeshConfig; errors: ConfigError[] } {
+  // Check() is the compiled fast path; the error walk (several times slower) runs only for a document that fails.
+  if (checker.Check(value)) {
+    const config = value as MeshConfig;
+    const errors = crossCheck(config);
+    return errors.length ? { errors } : { config, errors };
+  }
   const errors: ConfigError[] = [];
   const seen = new Set<string>();
   for (const e of checker.Errors(value)) {
@@ -62,10 +68,7 @@ export function validateConfig(value: unknown): { config?: MeshConfig; errors: C
     seen.add(path);
     errors.push({ path, message: friendlyMessage(e.schema as { anyOf?: { const?: unknown }[] }, e.message) });
   }
-  if (errors.length) return { errors };
-  const config = value as MeshConfig;
-  errors.push(...crossCheck(config));
-  return errors.length ? { errors } : { config, errors };
+  return { errors };
 }
 
 /** What the schema cannot say: unique names, references that resolve, durations in range. */
