@@ -17,8 +17,11 @@ export interface SidecarAuthOptions {
 
 export interface SidecarAuth {
   deps: SidecarAuthDeps;
-  /** For /readyz detail: keys held, revocations held, store connection, staleness. */
-  status(): { keys: number; revocations: number; storeConnected: boolean; stale: boolean; disconnectedForMs: number; cachedTokens: number };
+  /**
+   * For /readyz: keys held, revocations held, store connection, staleness. `ready` is false while the revocation
+   * mirror is stale (authenticated routes answer 503 auth_unavailable), which makes the node report not ready.
+   */
+  status(): { ready: boolean; keys: number; revocations: number; storeConnected: boolean; stale: boolean; disconnectedForMs: number; cachedTokens: number };
   close(): Promise<void>;
 }
 
@@ -46,7 +49,10 @@ export async function startSidecarAuth(store: Store, options: SidecarAuthOptions
   };
   return {
     deps,
-    status: () => ({ keys: keys.size, ...revocations.status(), cachedTokens: cache.size }),
+    status: () => {
+      const mirror = revocations.status();
+      return { ready: !mirror.stale, keys: keys.size, ...mirror, cachedTokens: cache.size };
+    },
     close: async () => {
       unsubscribe();
       await Promise.all([keys.close(), revocations.close()]);

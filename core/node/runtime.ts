@@ -14,7 +14,10 @@ export interface RuntimeOptions {
   lkgPath?: string;
   host: string;
   adminPort: number;
-  /** Extra readiness detail and conditions (e.g. quota fallback state). */
+  /**
+   * Extra readiness detail and conditions, each under its name in /readyz (e.g. quota fallback state, auth state).
+   * An entry whose `ready` is false (auth state stale) holds the node not ready and is named in `notReady`.
+   */
   readyDetail?: () => Record<string, unknown>;
   /** Extra /config detail (e.g. breaker states). */
   configDetail?: () => Record<string, unknown>;
@@ -47,8 +50,15 @@ export class NodeRuntime {
       metrics: workerMetrics(),
       ready: () => {
         const config = this.watch.status();
-        const ready = this.listenersUp && !this.draining && this.holder.current !== undefined;
-        return { ready, detail: { draining: this.draining, config, ...o.readyDetail?.() } };
+        const extra = o.readyDetail?.() ?? {};
+        // Every reason this node should not take traffic now, so an operator reads why from one field.
+        const notReady = [
+          ...(this.listenersUp ? [] : ['listeners']),
+          ...(this.draining ? ['draining'] : []),
+          ...(this.holder.current === undefined ? ['config'] : []),
+          ...Object.keys(extra).filter((name) => (extra[name] as { ready?: unknown } | undefined)?.ready === false),
+        ];
+        return { ready: notReady.length === 0, detail: { notReady, draining: this.draining, config, ...extra } };
       },
       config: () => {
         const s = this.holder.current;
