@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startEdgeMesh, type EdgeMesh } from '../support/edge-mesh.js';
 import { makeCertificate, type TestCertificate } from '../support/test-certificates.js';
+import { h2Get } from '../support/h2-get.js';
 import type { RouteConfig } from '../../core/config/schema.js';
 
 const ROUTES = [{ name: 'public', matches: [{ path: { type: 'PathPrefix', value: '/public' } }], backendRefs: [{ name: 'pub' }] }] as RouteConfig[];
@@ -127,18 +128,6 @@ class RawH2 {
   destroy(): void {
     this.socket.destroy();
   }
-}
-
-async function h2Get(session: http2.ClientHttp2Session, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ':path': path, ':authority': 'a' });
-    req.on('response', (h) => {
-      req.resume();
-      req.on('end', () => resolve(Number(h[':status'])));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** A well-behaved client on its own session: one GET after another until `attack` settles, then one more. */

@@ -14,6 +14,7 @@ import type { RouteConfig } from '../../core/config/schema.js';
 import type { EdgeNode } from '../../edge/main.js';
 import { TICKET_KEYS_KEY } from '../../edge/session-tickets.js';
 import { waitFor } from '../support/wait-for.js';
+import { h2Get } from '../support/h2-get.js';
 
 const ROUTES = [{ name: 'public', matches: [{ path: { type: 'PathPrefix', value: '/public' } }], backendRefs: [{ name: 'pub' }] }] as RouteConfig[];
 
@@ -88,18 +89,6 @@ test('SNI picks the certificate: exact name, wildcard, default for unknown names
   assert.equal(h1.socket.alpnProtocol, 'http/1.1');
   h1.socket.destroy();
 });
-
-async function h2Get(session: http2.ClientHttp2Session, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ':path': path, ':authority': 'a' });
-    req.on('response', (h) => {
-      req.resume();
-      req.on('end', () => resolve(Number(h[':status'])));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 test('certificates reload from their files without a restart, and open connections keep working', async () => {
   const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'a.test' });
