@@ -2,7 +2,8 @@
 // Unary and every streaming shape keep their messages, status, initial and trailing metadata; a non-OK status
 // with its message and trailing metadata (text and binary) arrives intact, trailers-only or after messages; the
 // mesh's own refusals are gRPC statuses (UNAUTHENTICATED, UNIMPLEMENTED, RESOURCE_EXHAUSTED); grpc-timeout is the
-// deadline (DEADLINE_EXCEEDED, the app sees the reduced budget); and east-west through the sidecar's outbound.
+// deadline (DEADLINE_EXCEEDED, the app sees the reduced budget); east-west through the sidecar's outbound; and a
+// draining sidecar lets an open call finish (GOAWAY) while new calls are UNAVAILABLE.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -28,7 +29,7 @@ const ISSUER = 'https://issuer.test';
 let store: MemoryStore;
 let stateDir: string;
 let app: GrpcEchoApp;
-let sidecar: SidecarNode;
+let sidecar: SidecarNode | undefined;
 let edge: EdgeNode;
 let keys: SigningKeys;
 let ca: Buffer;
@@ -74,7 +75,7 @@ before(async () => {
     outboundPort: 0,
     adminPort: 0,
     stateDir,
-    graceMs: 200,
+    graceMs: 5_000, // the drain test's open call has this long to finish
   });
   edge = await startEdge({
     store,
@@ -105,7 +106,7 @@ type EchoClient = grpc.Client & Record<string, (...args: unknown[]) => grpc.Clie
 function echoClient(outbound = false): EchoClient {
   const { Echo } = loadEcho();
   const client = outbound
-    ? new Echo(`127.0.0.1:${sidecar.outboundPort}`, grpc.credentials.createInsecure())
+    ? new Echo(`127.0.0.1:${sidecar!.outboundPort}`, grpc.credentials.createInsecure())
     : new Echo(`127.0.0.1:${edge.httpsPort}`, grpc.credentials.createSsl(ca), { 'grpc.ssl_target_name_override': 'localhost' });
   clients.push(client);
   return client as unknown as EchoClient;
@@ -299,4 +300,25 @@ test('east-west: a gRPC call through the sidecar outbound (h2c) reaches the serv
   assert.equal(r.err, null);
   assert.equal(r.reply!.text, 'echo: east-west');
   assert.equal(r.status!.metadata.get('x-trailer')[0], 'done');
+});
+
+test('a draining sidecar lets an open bidi call finish (GOAWAY); a new call meanwhile is UNAVAILABLE', async () => {
+  const client = echoClient();
+  const bidi = (client.Bidi as unknown as (m: grpc.Metadata) => grpc.ClientDuplexStream<EchoRequest, EchoReply>)(authed());
+  const replies: string[] = [];
+  bidi.on('data', (r: EchoReply) => replies.push(r.text));
+  const status = new Promise<grpc.StatusObject>((resolve) => bidi.on('status', resolve));
+  bidi.write({ text: 'before' });
+  await waitFor(() => replies.length === 1, 'the first reply');
+  const draining = sidecar!.close();
+  sidecar = undefined;
+  const fresh = await unary(client, { text: 'new' });
+  assert.equal(fresh.err?.code, grpc.status.UNAVAILABLE);
+  bidi.write({ text: 'during' });
+  await waitFor(() => replies.length === 2, 'a reply while draining');
+  bidi.end();
+  const s = await status;
+  assert.equal(s.code, grpc.status.OK);
+  assert.deepEqual(replies, ['echo: before', 'echo: during']);
+  await draining;
 });
