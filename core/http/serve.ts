@@ -154,7 +154,7 @@ export class DualProtocolServer {
     handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
     private readonly limits: HttpLimits = DEFAULT_LIMITS,
   ) {
-    this.http2 = http2.createServer({ settings: { enablePush: false } }, handler as never);
+    this.http2 = http2.createServer(handler as never);
     this.http2.on('session', (session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));

@@ -107,8 +107,9 @@ class H2Call implements UpstreamBody {
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(headers, { endStream: body === null });
-    } catch (err) {
-      this.fail(err);
+    } catch {
+      // The session began closing (GOAWAY) since it was handed out: nothing was sent, a retry opens a new one.
+      this.fail(new UpstreamFailure('upstream_failed', 'The upstream connection was closing.', 'connect', this.address));
       return;
     }
     this.stream = stream;
