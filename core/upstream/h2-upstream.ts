@@ -19,6 +19,11 @@ const NO_DEADLINE_HEADERS_MS = 300_000;
 
 type Fields = Record<string, HeaderValue>;
 
+/** Made when the timer fires, not per try: an Error captures a stack trace. upstreamError reads the name. */
+function timedOut(): Error {
+  return Object.assign(new Error('upstream try timed out'), { name: 'TimeoutError' });
+}
+
 /** Header fields without the pseudo-headers (:status). */
 function withoutPseudo(headers: IncomingHttpHeaders): Fields {
   const out: Fields = {};
@@ -98,8 +103,7 @@ class H2Call implements UpstreamBody {
       this.reject = reject;
     });
     this.bounded = Number.isFinite(limitMs);
-    const timeout = Object.assign(new Error('upstream try timed out'), { name: 'TimeoutError' });
-    this.timer = setTimeout(() => this.fail(timeout), this.bounded ? Math.max(1, limitMs) : NO_DEADLINE_HEADERS_MS);
+    this.timer = setTimeout(() => this.fail(timedOut()), this.bounded ? Math.max(1, limitMs) : NO_DEADLINE_HEADERS_MS);
   }
 
   start(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body: Readable | Buffer | null): void {
