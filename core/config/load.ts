@@ -78,7 +78,7 @@ function crossCheck(config: MeshConfig): ConfigError[] {
   config.services.forEach((s, i) => {
     if (services.has(s.name)) errors.push({ path: `services[${i}].name`, message: `duplicate service name "${s.name}"` });
     services.add(s.name);
-    checkDurations(s, `services[${i}]`, errors);
+    checkDurations(s, [`services[${i}]`], errors);
   });
   const authPolicies = config.policies?.auth ?? {};
   const quotaPolicies = config.policies?.quota ?? {};
@@ -107,20 +107,31 @@ function crossCheck(config: MeshConfig): ConfigError[] {
       } else if (p.replaceFullPath === undefined)
         errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replaceFullPath`, message: 'required for type ReplaceFullPath' });
     });
-    checkDurations(r, at, errors);
+    checkDurations(r, [at], errors);
   });
   return errors;
 }
 
-/** Walk an object for duration-looking fields and make sure each parses and fits a 32-bit timer. */
-function checkDurations(node: unknown, at: string, errors: ConfigError[]): void {
+const DURATION_LIKE = /^([0-9]+(h|m|s|ms))+$/;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Walk an object for duration-looking fields and make sure each parses and fits a 32-bit timer. Runs on every
+ * snapshot a node receives: the path is kept as a stack of segments and joined only for an error.
+ */
+function checkDurations(node: unknown, segments: string[], errors: ConfigError[]): void {
   if (!node || typeof node !== 'object') return;
-  for (const [k, v] of Object.entries(node)) {
-    const path = Array.isArray(node) ? `${at}[${k}]` : `${at}.${k}`;
-    if (typeof v === 'string' && /^([0-9]+(h|m|s|ms))+$/.test(v) && k !== 'name' && k !== 'value') {
-      const ms = parseDuration(v);
-      if (ms > 2 ** 31 - 1) errors.push({ path, message: `duration ${v} is longer than 24 days` });
-    } else if (typeof v === 'object') checkDurations(v, path, errors);
+  const isArray = Array.isArray(node);
+  for (const k in node) {
+    const v = (node as Record<string, unknown>)[k];
+    if (typeof v === 'string') {
+      if (k === 'name' || k === 'value' || !DURATION_LIKE.test(v) || parseDuration(v) <= MAX_TIMER_MS) continue;
+      errors.push({ path: [...segments, isArray ? `[${k}]` : `.${k}`].join(''), message: `duration ${v} is longer than 24 days` });
+    } else if (v && typeof v === 'object') {
+      segments.push(isArray ? `[${k}]` : `.${k}`);
+      checkDurations(v, segments, errors);
+      segments.pop();
+    }
   }
 }
 
