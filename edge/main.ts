@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
-import { DEFAULT_LIMITS, answerClientErrors, applyLimits, closeGracefully, listen, serverOptions, type HttpLimits } from '../core/http/serve.js';
-import { createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
+import { DEFAULT_LIMITS, SecureConnections, answerClientErrors, applyLimits, closeGracefully, listen, serverOptions, type HttpLimits } from '../core/http/serve.js';
+import { Tunnels, createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import type { NormalizeOptions } from '../core/http/normalize-path.js';
 import { MeshError } from '../core/errors.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
@@ -129,11 +129,13 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   const server = http.createServer({ ...serverOptions(limits), requireHostHeader: false }, createRequestHandler({ engine: plainEngine, holder: runtime.holder, log }));
   applyLimits(server, limits);
   answerClientErrors(server, log);
-  server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget }));
+  const tunnels = new Tunnels();
+  server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels }));
   const httpPort = await listen(server, o.httpPort, host);
   log.info({ port: httpPort, host }, 'edge http listening');
 
   let tlsServer: http2.Http2SecureServer | undefined;
+  let tlsConnections: SecureConnections | undefined;
   let httpsPort: number | null = null;
   let certificates: CertificateSet | undefined;
   let tickets: SessionTickets | undefined;
@@ -162,7 +164,8 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     const h1 = serverOptions(limits);
     Object.assign(tlsServer, { headersTimeout: h1.headersTimeout, requestTimeout: h1.requestTimeout, keepAliveTimeout: h1.keepAliveTimeout });
     guardHttp2(tlsServer, o.http2);
-    tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget }));
+    tlsConnections = new SecureConnections(tlsServer);
+    tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels }));
     certificates.attach(tlsServer);
     await certificates.watchStore(o.store);
     const certs = certificates;
@@ -183,10 +186,8 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
       runtime.draining = true;
       certificates?.close();
       await tickets?.close();
-      await Promise.all([
-        closeGracefully(server, o.graceMs ?? 5_000),
-        tlsServer && new Promise<void>((resolve) => tlsServer!.close(() => resolve())),
-      ]);
+      const grace = o.graceMs ?? 5_000;
+      await Promise.all([closeGracefully(server, grace), tlsConnections?.close(grace), tunnels.drain(grace)]);
       await Promise.all([pools.close(), h2Sessions.close()]);
       await runtime.stop();
     },

@@ -8,7 +8,7 @@ import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
 import { DualProtocolServer, answerClientErrors, listen, serverOptions } from '../core/http/serve.js';
-import { createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
+import { Tunnels, createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
 import { compose, type Upstream } from '../core/upstream/upstream.js';
 import { H2Sessions } from '../core/upstream/h2-sessions.js';
@@ -159,7 +159,8 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   const outbound = new DualProtocolServer(http.createServer(serverOptions(), outboundHandler), outboundHandler);
   answerClientErrors(inbound.http1, log);
   // WebSocket upgrades on `websocket: true` routes: auth and the rest of the inbound chain run, then a tunnel to the app.
-  inbound.http1.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app }));
+  const tunnels = new Tunnels();
+  inbound.http1.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app, tunnels }));
   answerClientErrors(outbound.http1, log);
   const inboundPort = await listen(inbound.listener, o.inboundPort, host);
   const outboundPort = await listen(outbound.listener, o.outboundPort, host);
@@ -184,7 +185,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
       const drainDelay = o.drainDelayMs ?? (registration ? 1_000 : 0);
       if (drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, drainDelay));
       const grace = o.graceMs ?? 5_000;
-      await Promise.all([inbound.close(grace), outbound.close(grace)]);
+      await Promise.all([inbound.close(grace), outbound.close(grace), tunnels.drain(grace)]);
       await Promise.all([appPools.close(), meshPools.close(), appSessions.close(), meshSessions.close()]);
       await auth.close();
       introspection?.close();

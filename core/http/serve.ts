@@ -133,6 +133,59 @@ async function drain(listening: NetServer, http1: http.Server, graceMs: number, 
   clearInterval(sweep);
 }
 
+/**
+ * The connections of a TLS server that speaks HTTP/2 and HTTP/1.1 (the edge's), for a graceful close: every
+ * HTTP/2 session gets a GOAWAY and finishes its streams, an HTTP/1.1 connection is closed once it has no request
+ * in flight, and whatever is still open when the grace is over is cut (node's Http2SecureServer has no
+ * closeIdleConnections, and its close() otherwise waits for every client to leave).
+ */
+export class SecureConnections {
+  private readonly sockets = new Set<Socket>();
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly busy = new Map<Socket, number>();
+  private closing = false;
+
+  constructor(private readonly server: http2.Http2SecureServer) {
+    server.on('secureConnection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        this.busy.delete(socket);
+      });
+    });
+    server.on('session', (session: http2.ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+    });
+    // An upgraded (WebSocket) connection is never idle: the tunnels get the grace period, then are cut.
+    server.on('upgrade', (_req: http.IncomingMessage, socket: Socket) => this.busy.set(socket, Infinity));
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (req.httpVersionMajor !== 1) return;
+      const socket = req.socket;
+      this.busy.set(socket, (this.busy.get(socket) ?? 0) + 1);
+      res.once('close', () => {
+        const left = (this.busy.get(socket) ?? 1) - 1;
+        this.busy.set(socket, left);
+        if (this.closing && left === 0) socket.end();
+      });
+    });
+  }
+
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.sessions) session.close();
+    for (const socket of this.sockets) if ((socket as Socket & { alpnProtocol?: string | false }).alpnProtocol !== 'h2' && !this.busy.get(socket)) socket.end();
+    const timer = setTimeout(() => {
+      for (const session of this.sessions) session.destroy();
+      for (const socket of this.sockets) socket.destroy();
+    }, graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+}
+
 /** The first bytes of an HTTP/2 connection (RFC 9113 §3.4); no HTTP/1.1 request starts with "PRI ". */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const SNIFF_BYTES = 4;

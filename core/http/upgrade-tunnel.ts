@@ -13,6 +13,40 @@ import { Engine, runChain } from '../pipeline/engine.js';
 import { Exchange } from '../pipeline/exchange.js';
 import { rawErrorResponse } from './serve.js';
 
+/**
+ * The node's open tunnels. An upgraded socket is no longer the HTTP server's (closeAllConnections skips it) but
+ * still holds the listener's close open: a graceful close gives the tunnels the grace period, then cuts them.
+ */
+export class Tunnels {
+  private readonly open = new Set<Duplex>();
+
+  add(socket: Duplex): void {
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Resolves when every tunnel ended by itself, or after `graceMs` once the rest are cut. */
+  async drain(graceMs: number): Promise<void> {
+    if (!this.open.size) return;
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => this.open.size === 0 && finish(), 50);
+      const timer = setTimeout(() => {
+        for (const socket of this.open) socket.destroy();
+        finish();
+      }, graceMs);
+      const finish = () => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
 export interface UpgradeOptions<D> {
   engine: Engine<D>;
   holder: SnapshotHolder;
@@ -20,6 +54,8 @@ export interface UpgradeOptions<D> {
   /** host:port to open the tunnel to, once the chain admitted the request. */
   target(x: Exchange): string | MeshError;
   connectTimeoutMs?: number;
+  /** Where open tunnels are kept for the node's graceful close. */
+  tunnels?: Tunnels;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -47,6 +83,7 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
   return (req, socket, head) => {
     const x = new Exchange(req, new ServerResponse(req), o.engine.tier);
     socket.on('error', () => socket.destroy());
+    o.tunnels?.add(socket);
     const snapshot = o.holder.current;
     if (!snapshot) return refuse(x, socket, new MeshError('not_ready'));
     x.snapshot = snapshot;
