@@ -17,6 +17,13 @@ const DEFAULT_NODE_TTL_SECONDS = 10;
 const REGISTER_RETRY_MIN_MS = 200;
 const REGISTER_RETRY_MAX_MS = 5_000;
 const WAITING_LOG_INTERVAL_MS = 10_000;
+/**
+ * A swap is reported under nodes/<id> this long after it (plus up to REPORT_JITTER_MS): a fleet's thousand
+ * reports do not land on etcd in the very moments it is fanning the snapshot out to the rest of the fleet, and a
+ * burst of swaps is one write. The swap itself is never delayed, and appliedAt/lagMs say when it happened.
+ */
+export const REPORT_DELAY_MS = 50;
+export const REPORT_JITTER_MS = 100;
 
 const log = logger('config-watch');
 
@@ -99,6 +106,7 @@ export class ConfigWatch {
   /** Snapshots created before this are not propagation to this node (it booted after them). */
   private startedAt = Date.now();
   private publishing: Promise<void> = Promise.resolve();
+  private reportTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ConfigWatchOptions) {}
 
@@ -132,6 +140,7 @@ export class ConfigWatch {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.registerTimer);
+    clearTimeout(this.reportTimer);
     this.firstSnapshot?.();
     await this.watcher?.close();
     this.watcher = undefined;
@@ -193,7 +202,7 @@ export class ConfigWatch {
     if (this.lagMs !== undefined) propagationSeconds.observe({ role: this.o.role }, this.lagMs / 1000);
     log.info({ node: this.o.nodeId, version: snapshot.version, digest: snapshot.digest, source, lagMs: this.lagMs }, 'snapshot swapped in');
     if (source === 'store') this.writeLastKnownGood(text);
-    void this.publishNodeRecord();
+    this.scheduleReport();
     this.firstSnapshot?.();
     return true;
   }
@@ -276,6 +285,16 @@ export class ConfigWatch {
     }
     // A swap may have happened while registering: make sure the record says what is served now.
     if (this.lease) void this.publishNodeRecord();
+  }
+
+  /** Report the swap shortly (see REPORT_DELAY_MS); the record is built when the timer fires, so a burst is one put. */
+  private scheduleReport(): void {
+    if (this.reportTimer) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = undefined;
+      void this.publishNodeRecord();
+    }, REPORT_DELAY_MS + Math.random() * REPORT_JITTER_MS);
+    this.reportTimer.unref();
   }
 
   /** Put nodes/<id> when what it says changed; serialized, so an older record never lands after a newer one. */

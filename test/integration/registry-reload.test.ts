@@ -265,7 +265,9 @@ test(`process RSS after ${MEMORY_APPLIES} applies is within 10% of RSS after the
   const procs = { edge, sidecar };
   let baseline: Record<string, { rss: number; heapUsed: number }> = {};
   for (let i = 1; i <= MEMORY_APPLIES; i++) {
-    await fleetServing(await apply());
+    // Each version swapped in by both (their log line: the nodes/ record follows only after a short delay).
+    const version = await apply();
+    await Promise.all(Object.values(procs).map((p) => p.waitForLine((l) => l.msg === 'snapshot swapped in' && (l.version as number) >= version)));
     // One request per version through edge and sidecar: what a snapshot builds on first use is built.
     const res = await request(`http://127.0.0.1:${edgePort}/api/memory/${i}`);
     await res.body.dump();
