@@ -44,7 +44,9 @@ const STORES = Math.max(THREADS, Math.min(WATCHERS, Number(flags.stores ?? WATCH
 const BUDGET_MS = Number(flags['budget-s']) * 1000;
 const PER_APPLY_TIMEOUT_MS = 30_000;
 const POLL_MS = 5;
-const WARMUP_APPLIES = 2;
+/** Not measured: the first applies after a thousand watchers start still pay JIT and heap growth (the third took
+ *  about twice the steady state in runs with two). */
+const WARMUP_APPLIES = 5;
 const PREFIX = '/meshgate-bench/';
 
 log.level = 'warn';
