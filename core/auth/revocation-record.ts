@@ -1,5 +1,5 @@
 // The revocation entries authz-svc writes under `revoked/` and every sidecar mirrors: kinds, store keys, record shape.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * - `jti`: one JWT.
@@ -31,5 +31,5 @@ export function revocationStoreKey(kind: RevocationKind, id: string): string {
 
 /** sha256 hex of a token: the cache key of the sidecar and the only form an opaque token is stored or revoked in. */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return hash('sha256', token, 'hex'); // one-shot: half the cost of a Hash object, on every request
 }
