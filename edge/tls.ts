@@ -29,6 +29,9 @@ export const TLS_DEFAULTS: SecureContextOptions = {
   ciphers: TLS12_CIPHERS,
   honorCipherOrder: true,
   ecdhCurve: 'X25519:P-256:P-384',
+  // OpenSSL binds a session to this context; node's default is a hash of the process's argv, so two edges started
+  // with different flags (node ids, ports) would refuse each other's tickets. One fleet, one context.
+  sessionIdContext: 'meshgate-edge',
 };
 
 export async function loadCertificate(certFile: string, keyFile: string): Promise<CertificatePair> {
