@@ -68,11 +68,13 @@ export class TokenBuckets {
   check(key: string, shape: BucketShape, now: number, out: BucketResult): BucketResult {
     const slot = this.index.get(key);
     const limitMs = shape.capacity * shape.intervalMs;
+    // The rounding allowance never reaches a token: at a million a second one interval is a microsecond.
+    const epsilon = Math.min(EPSILON_MS, shape.intervalMs / 4);
     let tat = slot === undefined ? now : this.tats[slot];
     if (tat < now) tat = now;
     const next = tat + shape.intervalMs;
     out.slot = slot ?? -1;
-    if (next - now > limitMs + EPSILON_MS) {
+    if (next - now > limitMs + epsilon) {
       out.allowed = false;
       out.remaining = 0;
       out.resetMs = tat - now;
@@ -81,7 +83,7 @@ export class TokenBuckets {
       return out;
     }
     out.allowed = true;
-    out.remaining = Math.floor((limitMs - (next - now) + EPSILON_MS) / shape.intervalMs);
+    out.remaining = Math.min(shape.capacity - 1, Math.floor((limitMs - (next - now) + epsilon) / shape.intervalMs));
     out.resetMs = next - now;
     out.retryAfterMs = 0;
     out.tat = next;

@@ -94,3 +94,15 @@ test('bucketPrefix is stable for a policy shape and changes with it', () => {
   assert.notEqual(bucketPrefix('r.1', 5, 1000, undefined), a);
   assert.ok(a.endsWith('\u0000'));
 });
+
+test('a very high limit never reports more remaining than its capacity, nor admits past it', () => {
+  const buckets = new TokenBuckets();
+  const shape = bucketShape(1_000_000_000, 1_000, undefined);
+  const out = new BucketResult();
+  buckets.take('k', shape, 5_000, out);
+  assert.equal(out.allowed, true);
+  assert.equal(out.remaining, 999_999_999);
+  const small = bucketShape(3, 1_000, undefined);
+  for (let i = 0; i < 3; i++) assert.equal(buckets.take('s', small, 5_000, out).allowed, true);
+  assert.equal(buckets.take('s', small, 5_000, out).allowed, false);
+});
