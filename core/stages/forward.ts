@@ -14,8 +14,9 @@ export function forwardStage(name: string, tier: string, upstream: Upstream): St
     async request(x: Exchange): Promise<Verdict> {
       const remaining = x.remainingMs();
       if (remaining <= 0) return new MeshError('deadline_exceeded');
-      const span = x.span ? startClientSpan(t, spanName, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service }) : undefined;
-      if (span) x.upstreamHeaders.traceparent = traceparentOf(span);
+      // An unsampled trace gets no client span: the next hop continues from this hop's (non-recording) server span.
+      const span = x.span?.isRecording() ? startClientSpan(t, spanName, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service }) : undefined;
+      if (span || x.span) x.upstreamHeaders.traceparent = traceparentOf(span ?? x.span!);
       if (x.tracestate) x.upstreamHeaders.tracestate = x.tracestate;
       if (Number.isFinite(remaining)) x.upstreamHeaders['x-request-timeout-ms'] = String(Math.floor(remaining));
       try {
