@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { MeshConfig } from '../../core/config/schema.js';
@@ -34,6 +35,7 @@ const CONFIG = {
     { name: 'outage-default', circuitBreaker: NO_BREAKER },
     { name: 'flaky', loadBalancer: 'round-robin', circuitBreaker: NO_BREAKER, outlierDetection: { consecutiveErrors: 3, baseEjectionTime: '3s', maxEjectionPercent: 50 } },
     { name: 'narrow', circuitBreaker: NO_BREAKER, connectionPool: { maxConnections: 1, maxPending: 0 } },
+    { name: 'held', circuitBreaker: NO_BREAKER },
   ],
   routes: [
     route('storm', 'storm'),
@@ -48,6 +50,7 @@ const CONFIG = {
     route('outage-default', 'outage-default', { retry: { attempts: 5, retryOn: ['gateway-error'], backoff: '1ms', maxBackoff: '1ms' } }),
     route('flaky', 'flaky'),
     route('narrow', 'narrow'),
+    route('held', 'held', { timeouts: { request: '60s' } }),
   ],
 } as MeshConfig;
 
@@ -240,4 +243,16 @@ test('pool overflow: beyond maxConnections + maxPending the answer is 503 overlo
   assert.equal((await first).status, 200);
   await app.setMode('ok');
   assert.equal((await mesh.get('/narrow/x')).status, 200); // capacity came back with the answer
+});
+
+test('a client that goes away cancels the request on every hop: the app sees its caller leave at once', async () => {
+  const held = await mesh.addInstance('held', 'slow');
+  const { port } = new URL(mesh.edgeUrl);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write('GET /held/x HTTP/1.1\r\nHost: a\r\n\r\n');
+  await held.app.waitForHeld(1);
+  socket.destroy();
+  // The route allows 60 s: only the cancellation (edge → sidecar → app) ends the app's request this soon.
+  await waitFor(() => held.app.abandoned === 1, 'the app to see its held request abandoned', 10_000);
 });

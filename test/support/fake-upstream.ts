@@ -35,6 +35,8 @@ export interface FakeUpstream {
   received: Received[];
   /** Requests currently held in 'slow' mode. */
   readonly held: number;
+  /** Held requests whose caller went away (the connection closed) before they were answered. */
+  readonly abandoned: number;
   setMode(mode: FaultMode, options?: { status?: number }): Promise<void>;
   /** Answer every held request (200) now. */
   release(): void;
@@ -47,6 +49,7 @@ export async function startFakeUpstream(name: string, mode: FaultMode = 'ok', op
   const host = options.host ?? '127.0.0.1';
   let status = options.status ?? 503;
   const held: http.ServerResponse[] = [];
+  let abandoned = 0;
   const heldWaiters: { n: number; resolve: () => void }[] = [];
   const sockets = new Set<Socket>();
 
@@ -70,6 +73,9 @@ export async function startFakeUpstream(name: string, mode: FaultMode = 'ok', op
           return answer(req, res, received, status);
         case 'slow':
           held.push(res);
+          res.once('close', () => {
+            if (!res.writableFinished) abandoned++;
+          });
           (res as http.ServerResponse & { received?: Received }).received = received;
           for (const w of [...heldWaiters]) if (held.length >= w.n) (heldWaiters.splice(heldWaiters.indexOf(w), 1), w.resolve());
           return;
@@ -123,6 +129,9 @@ export async function startFakeUpstream(name: string, mode: FaultMode = 'ok', op
     received: [],
     get held() {
       return held.length;
+    },
+    get abandoned() {
+      return abandoned;
     },
     async setMode(next, o = {}) {
       if (o.status !== undefined) status = o.status;
