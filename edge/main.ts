@@ -32,7 +32,7 @@ import type { EdgeDeps } from './deps.js';
 import { TLS_DEFAULTS, developmentCertificate, loadCertificate } from './tls.js';
 import { CertificateSet, type CertificateFiles } from './certificates.js';
 import { SessionTickets } from './session-tickets.js';
-import { guardHttp2, skipResetStreams, type FloodGuardOptions } from './http2-flood-guard.js';
+import { guardHttp2, skipResetStreams, type FloodGuardOptions } from '../core/http/http2-flood-guard.js';
 import { TrustedProxies } from './trusted-proxies.js';
 
 export interface EdgeOptions {
@@ -163,7 +163,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     // The HTTP/1.1 side of the TLS listener has the same slow-client bounds as the plain one.
     const h1 = serverOptions(limits);
     Object.assign(tlsServer, { headersTimeout: h1.headersTimeout, requestTimeout: h1.requestTimeout, keepAliveTimeout: h1.keepAliveTimeout });
-    guardHttp2(tlsServer, o.http2);
+    guardHttp2('edge', tlsServer, o.http2);
     tlsConnections = new SecureConnections(tlsServer);
     tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels }));
     certificates.attach(tlsServer);

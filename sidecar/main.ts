@@ -9,6 +9,7 @@ import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
 import { DualProtocolServer, answerClientErrors, listen, serverOptions } from '../core/http/serve.js';
 import { Tunnels, createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
+import { guardHttp2 } from '../core/http/http2-flood-guard.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
 import { compose, type Upstream } from '../core/upstream/upstream.js';
 import { H2Sessions } from '../core/upstream/h2-sessions.js';
@@ -157,6 +158,9 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   const outboundHandler = createRequestHandler({ engine: outboundEngine, holder: runtime.holder, log });
   const inbound = new DualProtocolServer(http.createServer(serverOptions(), inboundHandler), inboundHandler);
   const outbound = new DualProtocolServer(http.createServer(serverOptions(), outboundHandler), outboundHandler);
+  // h2c from the mesh is still HTTP/2 from whoever reaches the port: the same rapid-reset guard as the edge.
+  guardHttp2('sidecar', inbound.http2);
+  guardHttp2('sidecar', outbound.http2);
   answerClientErrors(inbound.http1, log);
   // WebSocket upgrades on `websocket: true` routes: auth and the rest of the inbound chain run, then a tunnel to the app.
   const tunnels = new Tunnels();

@@ -2,10 +2,11 @@
 // client cannot be the attacker: it queues the cancelled streams and, once its outbound queue is full, never
 // notices the server closing the connection): rapid reset (HEADERS + RST_STREAM, CVE-2023-44487) and CONTINUATION
 // floods (CVE-2024-27983 class). Each must end the abusive connection, count it in
-// meshgate_edge_http2_sessions_closed_total, forward nothing it reset or left unfinished, and leave a
+// meshgate_http2_sessions_closed_total, forward nothing it reset or left unfinished, and leave a
 // well-behaved client served during and after the attack.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import tls from 'node:tls';
 import http2 from 'node:http2';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -78,7 +79,7 @@ class RawH2 {
   closedByServer = false;
   readonly closed: Promise<void>;
 
-  private constructor(readonly socket: tls.TLSSocket) {
+  private constructor(readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => (this.received = Buffer.concat([this.received, d])));
     socket.on('error', () => undefined);
     this.closed = new Promise((resolve) => socket.once('close', () => ((this.closedByServer = true), resolve())));
@@ -91,6 +92,20 @@ class RawH2 {
       socket.once('error', reject);
     });
     assert.equal(socket.alpnProtocol, 'h2');
+    return RawH2.preface(socket);
+  }
+
+  /** Cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3), as the sidecars' ports take it. */
+  static async openCleartext(toPort: number): Promise<RawH2> {
+    const socket = net.connect(toPort, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('error', reject);
+    });
+    return RawH2.preface(socket);
+  }
+
+  private static preface(socket: net.Socket): RawH2 {
     socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
     socket.write(frame(FRAME.SETTINGS, 0, 0, Buffer.alloc(0)));
     return new RawH2(socket);
@@ -149,9 +164,9 @@ async function servedMeanwhile(attack: Promise<unknown>, tag: string): Promise<n
   }
 }
 
-async function closedSessions(reason: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${mesh.edge.adminPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`meshgate_edge_http2_sessions_closed_total{reason="${reason}"}`));
+async function closedSessions(reason: string, tier = 'edge', adminPort = mesh.edge.adminPort): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`meshgate_http2_sessions_closed_total{tier="${tier}",reason="${reason}"}`));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -257,3 +272,18 @@ for (const [kind, fragment] of [
     assert.ok(statuses.length >= 1 && statuses.every((s) => s === 200), `the other client got ${statuses.join(',')}`);
   });
 }
+
+test('the sidecar\'s h2c port has the same guard: a rapid reset there is ended with ENHANCE_YOUR_CALM', async () => {
+  const sidecar = mesh.sidecars.pub;
+  const before = await closedSessions('rapid_reset', 'sidecar', sidecar.adminPort);
+  const raw = await RawH2.openCleartext(sidecar.inboundPort);
+  // The sidecar runs the default limit (200 per 10 s): a burst well past it, paced so the guard counts it.
+  const total = 2_000;
+  const sent = await rapidReset(raw, 'sidecar', total, 20);
+  const closed = await raw.waitClosed();
+  raw.destroy();
+  assert.ok(closed, `the sidecar closed the connection (after ${sent} resets)`);
+  assert.equal(raw.goawayCode(), NGHTTP2_ENHANCE_YOUR_CALM, 'GOAWAY ENHANCE_YOUR_CALM');
+  assert.ok(sent < total, `the connection ended before the burst did (${sent} of ${total})`);
+  assert.equal(await closedSessions('rapid_reset', 'sidecar', sidecar.adminPort), before + 1);
+});

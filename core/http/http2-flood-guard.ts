@@ -1,4 +1,4 @@
-// HTTP/2 abuse guard on the edge's TLS listener: a session whose client resets more than `maxResetsPerWindow`
+// HTTP/2 abuse guard on every HTTP/2 listener (the edge's TLS port, the sidecars' h2c ports): a session whose client resets more than `maxResetsPerWindow`
 // streams in one window (rapid reset, CVE-2023-44487) is sent GOAWAY ENHANCE_YOUR_CALM and destroyed, so the
 // process keeps serving everyone else. CONTINUATION floods (CVE-2024-27983/28182) are bounded by nghttp2 and by
 // maxHeaderListSize; oversize header blocks end the session with an error that is counted here too.
@@ -8,8 +8,8 @@
 import type http from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import { client, registry } from '../core/telemetry/metrics.js';
-import { logger } from '../core/telemetry/log.js';
+import { client, registry } from '../telemetry/metrics.js';
+import { logger } from '../telemetry/log.js';
 
 export interface FloodGuardOptions {
   /** Client-reset streams tolerated per session per window (default 200). */
@@ -23,21 +23,21 @@ const NGHTTP2_RESET_BURST = 1_000;
 const NGHTTP2_RESET_RATE = 33;
 
 const closedSessions = new client.Counter({
-  name: 'meshgate_edge_http2_sessions_closed_total',
-  help: 'HTTP/2 sessions the edge closed for abuse, by reason',
-  labelNames: ['reason'],
+  name: 'meshgate_http2_sessions_closed_total',
+  help: 'HTTP/2 sessions closed for abuse, by tier and reason',
+  labelNames: ['tier', 'reason'],
   registers: [registry],
 });
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
-const log = logger('edge-h2');
+const log = logger('http2-guard');
 
-export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions = {}): void {
+export function guardHttp2(tier: string, server: http2.Http2SecureServer | http2.Http2Server, o: FloodGuardOptions = {}): void {
   const max = o.maxResetsPerWindow ?? 200;
   const windowMs = o.windowMs ?? 10_000;
   // A fixed window lets up to 2 × max through across its boundary.
   if (2 * max >= NGHTTP2_RESET_BURST || (max * 1_000) / windowMs >= NGHTTP2_RESET_RATE) {
-    log.warn({ maxResetsPerWindow: max, windowMs }, 'HTTP/2 reset limit is looser than nghttp2\'s: an abuser may be left holding its connection');
+    log.warn({ tier, maxResetsPerWindow: max, windowMs }, 'HTTP/2 reset limit is looser than nghttp2\'s: an abuser may be left holding its connection');
   }
   // The raw TCP sockets by peer, so an abuser's connection can be cut even if the session's close stalls.
   const sockets = new Map<string, Socket>();
@@ -53,8 +53,8 @@ export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions
     const punish = (reason: string) => {
       if (punished || session.destroyed) return;
       punished = true;
-      closedSessions.labels(reason).inc();
-      log.warn({ reason, remote: session.socket?.remoteAddress }, 'closing abusive HTTP/2 session');
+      closedSessions.labels(tier, reason).inc();
+      log.warn({ tier, reason, remote: session.socket?.remoteAddress }, 'closing abusive HTTP/2 session');
       // Outside nghttp2's callback (a destroy from inside a stream's close is not flushed over TLS), and with the
       // code as the first argument: destroy(code) sends GOAWAY ENHANCE_YOUR_CALM and closes the socket, while
       // goaway() + destroy() leaves a TLS socket open. No graceful drain for an abuser.
@@ -79,7 +79,7 @@ export function guardHttp2(server: http2.Http2SecureServer, o: FloodGuardOptions
     });
     // destroy(code) emits the session error it sends; nghttp2's own limits (CONTINUATION, reset bursts) end here too.
     session.on('error', (err: NodeJS.ErrnoException) => {
-      if (!punished) closedSessions.labels('protocol_error').inc();
+      if (!punished) closedSessions.labels(tier, 'protocol_error').inc();
       log.debug({ code: err.code }, 'HTTP/2 session error');
     });
   });
