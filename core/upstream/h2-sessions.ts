@@ -1,6 +1,7 @@
 // HTTP/2 sessions to upstream origins, one per origin, cleartext with prior knowledge (RFC 9113 §3.3): every
 // stream to that origin is multiplexed on it. A session that closes, errors or receives GOAWAY is forgotten, so
-// the next request opens a new one while the old one finishes its streams.
+// the next request opens a new one while the old one finishes its streams. A PING keepalive finds a peer that
+// vanished without a FIN (a crashed host, a dropped NAT entry): no ack in time, the session is destroyed.
 import http2, { type ClientHttp2Session } from 'node:http2';
 import { parseDuration } from '../config/duration.js';
 import type { ServiceConfig } from '../config/schema.js';
@@ -10,6 +11,10 @@ export interface H2SessionOptions {
   connectTimeoutMs?: number;
   /** How long close() lets open streams finish before cutting the sessions. */
   closeGraceMs?: number;
+  /** A PING every this often on each session (default 30 s; 0 = none). */
+  pingIntervalMs?: number;
+  /** No PING ack within this long: the peer is gone, the session is destroyed (default 10 s). */
+  pingTimeoutMs?: number;
 }
 
 export class H2Sessions {
@@ -42,6 +47,7 @@ export class H2Sessions {
       const timer = setTimeout(() => session.destroy(), timeoutMs);
       session.once('connect', () => {
         clearTimeout(timer);
+        this.keepAlive(session);
         resolve(session);
       });
       // The streams on it see the error themselves; here it only ends the session's life in the map.
@@ -57,6 +63,21 @@ export class H2Sessions {
     session.once('goaway', forget);
     ready.catch(() => undefined);
     return ready;
+  }
+
+  private keepAlive(session: ClientHttp2Session): void {
+    const every = this.options.pingIntervalMs ?? 30_000;
+    if (every <= 0) return;
+    const timeoutMs = this.options.pingTimeoutMs ?? 10_000;
+    const interval = setInterval(() => {
+      if (session.closed || session.destroyed) return;
+      const deadline = setTimeout(() => session.destroy(new Error('HTTP/2 PING not acknowledged: the upstream is gone')), timeoutMs);
+      deadline.unref();
+      // The callback runs on the ack, or with an error when the session went away first.
+      session.ping(() => clearTimeout(deadline));
+    }, every);
+    interval.unref();
+    session.once('close', () => clearInterval(interval));
   }
 
   async close(): Promise<void> {
