@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
-import { DEFAULT_LIMITS, SecureConnections, answerClientErrors, applyLimits, closeGracefully, listen, serverOptions, type HttpLimits } from '../core/http/serve.js';
+import { DEFAULT_LIMITS, DualProtocolServer, SecureConnections, answerClientErrors, applyLimits, listen, serverOptions, type HttpLimits } from '../core/http/serve.js';
 import { Tunnels, createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import type { NormalizeOptions } from '../core/http/normalize-path.js';
 import { MeshError } from '../core/errors.js';
@@ -34,6 +34,13 @@ import { CertificateSet, type CertificateFiles } from './certificates.js';
 import { SessionTickets } from './session-tickets.js';
 import { guardHttp2, skipResetStreams, type FloodGuardOptions } from '../core/http/http2-flood-guard.js';
 import { TrustedProxies } from './trusted-proxies.js';
+
+/** Per-connection HTTP/2 limits on both edge ports: streams, header list size and pairs, session memory (MB). */
+const HTTP2_LIMITS = {
+  maxSessionMemory: 10,
+  settings: { maxConcurrentStreams: 128, maxHeaderListSize: 16 * 1024 },
+  maxHeaderListPairs: 128,
+} satisfies http2.ServerOptions;
 
 export interface EdgeOptions {
   store: Store;
@@ -126,13 +133,18 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   plainEngine.attach(runtime.holder);
 
   // Host is checked by the request-framing stage, so a missing one is a JSON 400 like every other refusal.
-  const server = http.createServer({ ...serverOptions(limits), requireHostHeader: false }, createRequestHandler({ engine: plainEngine, holder: runtime.holder, log }));
+  const plainHandler = createRequestHandler({ engine: plainEngine, holder: runtime.holder, log });
+  const server = http.createServer({ ...serverOptions(limits), requireHostHeader: false }, plainHandler);
   applyLimits(server, limits);
   answerClientErrors(server, log);
   const tunnels = new Tunnels();
   server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels }));
-  const httpPort = await listen(server, o.httpPort, host);
-  log.info({ port: httpPort, host }, 'edge http listening');
+  // The plain port also takes cleartext HTTP/2 with prior knowledge (gRPC clients inside the network), with the
+  // TLS port's HTTP/2 limits and flood guard; the first bytes of a connection decide.
+  const plain = new DualProtocolServer(server, skipResetStreams(plainHandler), limits, HTTP2_LIMITS);
+  guardHttp2('edge', plain.http2, o.http2);
+  const httpPort = await listen(plain.listener, o.httpPort, host);
+  log.info({ port: httpPort, host, protocols: ['http/1.1', 'h2c'] }, 'edge http listening');
 
   let tlsServer: http2.Http2SecureServer | undefined;
   let tlsConnections: SecureConnections | undefined;
@@ -153,9 +165,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
         ...certificates.serverOptions(),
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        maxSessionMemory: 10,
-        settings: { maxConcurrentStreams: 128, maxHeaderListSize: 16 * 1024 },
-        maxHeaderListPairs: 128,
+        ...HTTP2_LIMITS,
       },
       handler as never,
     );
@@ -187,7 +197,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
       certificates?.close();
       await tickets?.close();
       const grace = o.graceMs ?? 5_000;
-      await Promise.all([closeGracefully(server, grace), tlsConnections?.close(grace), tunnels.drain(grace)]);
+      await Promise.all([plain.close(grace), tlsConnections?.close(grace), tunnels.drain(grace)]);
       await Promise.all([pools.close(), h2Sessions.close()]);
       await runtime.stop();
     },

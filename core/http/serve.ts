@@ -206,8 +206,9 @@ export class DualProtocolServer {
     readonly http1: http.Server,
     handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
     private readonly limits: HttpLimits = DEFAULT_LIMITS,
+    http2Options: http2.ServerOptions = {},
   ) {
-    this.http2 = http2.createServer(handler as never);
+    this.http2 = http2.createServer(http2Options, handler as never);
     this.http2.on('session', (session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));

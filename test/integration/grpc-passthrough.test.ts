@@ -155,6 +155,18 @@ test('unary: reply, initial metadata and trailing metadata intact; the app sees 
   assert.ok(r.reply!.deadlineLeftMs > 0 && r.reply!.deadlineLeftMs <= 20_000, `deadline left ${r.reply!.deadlineLeftMs}`);
 });
 
+test('the edge\'s plain port takes gRPC over cleartext HTTP/2 (prior knowledge) too', async () => {
+  const { Echo } = loadEcho();
+  const client = new Echo(`127.0.0.1:${edge.httpPort}`, grpc.credentials.createInsecure()) as unknown as EchoClient;
+  clients.push(client);
+  const r = await unary(client, { text: 'plain' });
+  assert.equal(r.err, null);
+  assert.equal(r.reply!.text, 'echo: plain');
+  assert.equal(r.status!.metadata.get('x-trailer')[0], 'done');
+  const refused = await unary(client, { text: 'no token' }, new grpc.Metadata());
+  assert.equal(refused.err?.code, grpc.status.UNAUTHENTICATED);
+});
+
 test('a non-OK status with a message and trailing metadata (text and binary) arrives intact (trailers-only)', async () => {
   const r = await unary(echoClient(), { text: 'no', failCode: grpc.status.FAILED_PRECONDITION });
   assert.equal(r.err?.code, grpc.status.FAILED_PRECONDITION);
