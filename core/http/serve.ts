@@ -113,10 +113,6 @@ export async function listen(server: NetServer, port: number, host: string): Pro
 }
 
 /** Stop accepting, let in-flight requests finish within `graceMs`, then cut what is left. */
-export async function closeGracefully(server: http.Server, graceMs: number): Promise<void> {
-  await drain(server, server, graceMs);
-}
-
 async function drain(listening: NetServer, http1: http.Server, graceMs: number, cutAll?: () => void): Promise<void> {
   const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
   http1.closeIdleConnections();

@@ -19,10 +19,15 @@ import { rawErrorResponse } from './serve.js';
  */
 export class Tunnels {
   private readonly open = new Set<Duplex>();
+  /** Called when the last open tunnel ends (set while a drain waits). */
+  private emptied: (() => void) | undefined;
 
   add(socket: Duplex): void {
     this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
+    socket.once('close', () => {
+      this.open.delete(socket);
+      if (this.open.size === 0) this.emptied?.();
+    });
   }
 
   get size(): number {
@@ -33,14 +38,12 @@ export class Tunnels {
   async drain(graceMs: number): Promise<void> {
     if (!this.open.size) return;
     await new Promise<void>((resolve) => {
-      const poll = setInterval(() => this.open.size === 0 && finish(), 50);
       const timer = setTimeout(() => {
         for (const socket of this.open) socket.destroy();
-        finish();
       }, graceMs);
-      const finish = () => {
-        clearInterval(poll);
+      this.emptied = () => {
         clearTimeout(timer);
+        this.emptied = undefined;
         resolve();
       };
     });

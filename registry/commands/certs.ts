@@ -14,13 +14,6 @@ import {
 } from '../../core/tls/certificate-record.js';
 import { addStoreOptions, fail, withStore, type StoreFlags } from './store-options.js';
 
-/** Store a checked pair under `name`; returns the names it serves. Throws CertificateRecordError on a bad pair. */
-export async function putCertificate(store: Store, name: string, cert: string, key: string): Promise<string[]> {
-  const checked = checkCertificatePair(cert, key);
-  await store.put(CERTIFICATES_PREFIX + checkCertificateName(name), certificateRecord(cert, key));
-  return checked.names;
-}
-
 export interface CertificateListing {
   name: string;
   names: string[];
@@ -59,15 +52,17 @@ function putCommand(): Command {
       .option('--key <file>', 'PEM private key'),
   ).action(async (name: string, opts: StoreFlags & { cert?: string; key?: string }) => {
     const [cert, key] = [await readPem('--cert', opts.cert), await readPem('--key', opts.key)];
+    // Checked before etcd is reached: a bad pair is a usage error (exit 2) and nothing is stored.
+    let names: string[];
     try {
       checkCertificateName(name);
-      checkCertificatePair(cert, key);
+      names = checkCertificatePair(cert, key).names;
     } catch (err) {
       if (err instanceof CertificateRecordError) throw new UsageError(`certs put ${name}: ${err.message}`);
       throw err;
     }
     await withStore('certs put', opts, async (store) => {
-      const names = await putCertificate(store, name, cert, key);
+      await store.put(CERTIFICATES_PREFIX + name, certificateRecord(cert, key));
       process.stdout.write(`stored ${name}: serves ${names.join(', ')}\n`);
     });
   });
