@@ -30,6 +30,17 @@ function openWs(url: string): Promise<WebSocket> {
   });
 }
 
+/** Fails if `close()` is still pending at HANG_BOUND_MS (a hang), without leaving the bound's timer behind. */
+async function closesInTime(node: string, close: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    close().then(() => 'closed'),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), HANG_BOUND_MS))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, 'closed', `${node}.close() still pending after ${HANG_BOUND_MS} ms`);
+}
+
 function echo(ws: WebSocket, text: string): Promise<string> {
   return new Promise((resolve) => {
     ws.once('message', (d) => resolve(String(d)));
@@ -70,13 +81,7 @@ test('close() ends within its grace although WebSockets, an HTTP/2 session and a
   const [plainClosed, secureClosed] = [wsClosed(plain), wsClosed(secure)];
 
   const started = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    edge.close().then(() => 'closed'),
-    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), HANG_BOUND_MS))),
-  ]);
-  clearTimeout(timer);
-  assert.equal(outcome, 'closed', `edge.close() still pending after ${HANG_BOUND_MS} ms`);
+  await closesInTime('edge', () => edge.close());
   await Promise.all([goaway, sessionClosed, keepAliveClosed, plainClosed, secureClosed]);
   assert.ok(Date.now() - started >= GRACE_MS - 50, 'the tunnels were given the grace period before being cut');
   agent.destroy();
@@ -87,12 +92,6 @@ test('a sidecar closing with a WebSocket open to its app cuts the tunnel after i
   const ws = await openWs(`ws://127.0.0.1:${sidecar.inboundPort}/chat/direct`);
   assert.equal(await echo(ws, 'three'), 'chat:three');
   const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    sidecar.close().then(() => 'closed'),
-    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('hung'), HANG_BOUND_MS))),
-  ]);
-  clearTimeout(timer);
-  assert.equal(outcome, 'closed', `sidecar.close() still pending after ${HANG_BOUND_MS} ms`);
+  await closesInTime('sidecar', () => sidecar.close());
   await closed;
 });
