@@ -23,13 +23,17 @@ export const traceContext: StageDef<TraceDeps & { tier: string }> = {
       request(x) {
         const incoming = x.req.headers['x-request-id'];
         x.requestId = trust && typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-        x.span = startServerSpan(t, spanName, x.req.headers, {
-          'http.request.method': x.method,
-          'url.path': x.path,
-          'server.address': x.host,
-          'meshgate.tier': deps.tier,
-          'meshgate.request_id': x.requestId,
-        });
+        const span = startServerSpan(t, spanName, x.req.headers);
+        x.span = span;
+        if (span.isRecording()) {
+          span.setAttributes({
+            'http.request.method': x.method,
+            'url.path': x.path,
+            'server.address': x.host,
+            'meshgate.tier': deps.tier,
+            'meshgate.request_id': x.requestId,
+          });
+        }
         const tracestate = x.req.headers.tracestate;
         if (typeof tracestate === 'string') x.tracestate = tracestate;
         return undefined;

@@ -28,7 +28,8 @@ export const log: Logger = pino(
   {
     level: process.env.MESHGATE_LOG_LEVEL ?? 'info',
     base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    // pino's default: epoch milliseconds (an ISO string costs a Date format per line, ~1.5 µs on the access log).
+    timestamp: pino.stdTimeFunctions.epochTime,
     redact: { paths: REDACT, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
   },

@@ -52,10 +52,13 @@ export function tracer(tier: string): Tracer {
   return trace.getTracer(`meshgate-${tier}`);
 }
 
-/** A server span continuing the caller's trace when its traceparent is valid, else a new trace. */
-export function startServerSpan(t: Tracer, name: string, headers: IncomingHttpHeaders, attributes: Record<string, string | number>): Span {
+/**
+ * A server span continuing the caller's trace when its traceparent is valid, else a new trace. No attributes at
+ * start: the caller sets them only when the span records (most are sampled out and would build them for nothing).
+ */
+export function startServerSpan(t: Tracer, name: string, headers: IncomingHttpHeaders): Span {
   const parent = headers.traceparent ? propagation.extract(ROOT_CONTEXT, headers, getter) : ROOT_CONTEXT;
-  return t.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  return t.startSpan(name, { kind: SpanKind.SERVER }, parent);
 }
 
 export function startClientSpan(t: Tracer, name: string, parent: Span, attributes: Record<string, string | number>): Span {

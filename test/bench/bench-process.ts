@@ -2,7 +2,7 @@
 // peak RSS read from /proc, and every one killed by its pid at the end — also on error or SIGINT.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -167,6 +167,23 @@ export function peakRssMb(pid: number): number | undefined {
     }
   }
   return found ? Math.round((kb / 1024) * 10) / 10 : undefined;
+}
+
+/**
+ * Start a new peak: the kernel resets VmHWM to the current resident set when "5" is written to clear_refs
+ * (Linux ≥ 4.0). Used after the warm-up, so the reported peak is the load's, not start-up's or the JIT's first burst.
+ */
+export function resetPeakRss(pid: number): boolean {
+  let done = false;
+  for (const p of withChildren(pid)) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, '5');
+      done = true;
+    } catch {
+      // exited, or no /proc
+    }
+  }
+  return done;
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;

@@ -87,6 +87,23 @@ test('the slab grows past its initial size and keeps every key distinct', () => 
   assert.equal(buckets.size, 5000);
 });
 
+test('the index grows in steps to maxKeys, keeping every bucket and the recency order', () => {
+  // 70,000 keys: past the first index (16,384 keys) and the second (65,536), up to the bound.
+  const buckets = new TokenBuckets({ maxKeys: 70_000 });
+  const shape = bucketShape(1, 60_000, undefined);
+  const out = new BucketResult();
+  for (let i = 0; i < 16_384; i++) buckets.take(`k${i}`, shape, 0, out);
+  // Touch k0 before the first rebuild: k1 is the least recently used from here on.
+  assert.equal(buckets.take('k0', shape, 0, out).allowed, false);
+  for (let i = 16_384; i < 70_000; i++) buckets.take(`k${i}`, shape, 0, out);
+  assert.equal(buckets.size, 70_000);
+  for (let i = 2; i < 70_000; i += 997) assert.equal(buckets.check(`k${i}`, shape, 0, out).allowed, false, `k${i} kept its spent bucket`);
+  buckets.take('one more', shape, 0, out);
+  assert.equal(buckets.size, 70_000);
+  assert.equal(buckets.take('k0', shape, 0, out).allowed, false, 'k0 was used recently and is kept');
+  assert.equal(buckets.take('k1', shape, 0, out).allowed, true, 'k1 was the least recently used, so it went first');
+});
+
 test('bucketPrefix is stable for a policy shape and changes with it', () => {
   const a = bucketPrefix('r.0', 5, 1000, undefined);
   assert.equal(bucketPrefix('r.0', 5, 1000, undefined), a);
