@@ -104,10 +104,33 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 export type AuthOutcome = Identity | MeshError | undefined;
 
 /**
- * Authenticate one request. Returns the Identity, a MeshError, undefined (anonymous, on an optional route),
- * or a Promise of one of those on a cache miss. Never throws.
+ * The last token seen on each connection and its hash. A keep-alive client sends the same token request after
+ * request: comparing the strings costs a fraction of a sha256, so only a new token on a connection is hashed.
+ * The cache lookup, revocation, expiry and policy checks still run on every request. Held per connection object
+ * (a WeakMap), so it goes with the connection.
  */
-export function authenticate(deps: SidecarAuthDeps, policy: CompiledAuthPolicy, header: string | string[] | undefined): AuthOutcome | Promise<AuthOutcome> {
+const lastTokenHash = new WeakMap<object, { token: string; hash: string }>();
+
+function hashOnConnection(token: string, connection: object | undefined): string {
+  if (connection === undefined) return tokenHash(token);
+  const last = lastTokenHash.get(connection);
+  if (last !== undefined && last.token === token) return last.hash;
+  const hash = tokenHash(token);
+  lastTokenHash.set(connection, { token, hash });
+  return hash;
+}
+
+/**
+ * Authenticate one request. Returns the Identity, a MeshError, undefined (anonymous, on an optional route),
+ * or a Promise of one of those on a cache miss. Never throws. `connection` (the request's socket) lets a token
+ * repeated on a keep-alive connection skip its hash.
+ */
+export function authenticate(
+  deps: SidecarAuthDeps,
+  policy: CompiledAuthPolicy,
+  header: string | string[] | undefined,
+  connection?: object,
+): AuthOutcome | Promise<AuthOutcome> {
   if (header === undefined || header === '') return policy.required ? refuse('missing', 'missing bearer token') : undefined;
   if (typeof header !== 'string') return refuse('malformed', 'malformed authorization header');
   if (header.length > deps.settings.maxTokenBytes + 16) return refuse('too_large', 'token too large');
@@ -126,7 +149,7 @@ export function authenticate(deps: SidecarAuthDeps, policy: CompiledAuthPolicy, 
     failureCounters.unavailable.inc();
     return meshError('auth_unavailable', 'Revocation state is stale (store unreachable); authentication fails closed.', { 'retry-after': '5' });
   }
-  const hash = tokenHash(token);
+  const hash = hashOnConnection(token, connection);
   const cached = deps.cache.get(hash);
   if (cached !== undefined) {
     if (!cached.ok) return refuse('malformed', cached.description);

@@ -57,9 +57,9 @@ export class Exchange {
   inflight: UpstreamBody | undefined;
   /** Upstream tries made (1 + retries). */
   attempts: number;
+  /** The route's per-try timeout (ms) as the deadline layer stamped it for the try in flight; Infinity when none. */
+  perTryTimeoutMs: number;
   error: MeshError | undefined;
-  /** Free slot for a stage's per-request data keyed by stage name (rarely used; prefer typed fields). */
-  readonly notes: Map<string, unknown>;
 
   constructor(
     readonly req: IncomingMessage,
@@ -91,8 +91,8 @@ export class Exchange {
     this.upstreamBody = undefined;
     this.inflight = undefined;
     this.attempts = 0;
+    this.perTryTimeoutMs = Infinity;
     this.error = undefined;
-    this.notes = new Map();
   }
 
   /** Milliseconds left before the deadline (Infinity when none). */

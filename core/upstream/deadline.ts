@@ -3,16 +3,13 @@
 import { MeshError } from '../errors.js';
 import type { Layer } from './upstream.js';
 
-/** Read by poolUpstream to bound one try. */
-export const PER_TRY_NOTE = 'perTryTimeoutMs';
-
 export function deadline(now: () => number = () => performance.now()): Layer {
   return (next) => (x) => {
     const remaining = x.remainingMs(now());
     if (remaining <= 0) return Promise.reject(new MeshError('deadline_exceeded'));
     const perTry = x.route?.perTryTimeoutMs ?? Infinity;
     const budget = Math.min(remaining, perTry);
-    if (Number.isFinite(perTry)) x.notes.set(PER_TRY_NOTE, perTry);
+    x.perTryTimeoutMs = perTry; // read by the innermost upstream (pool or HTTP/2 session) to bound this try
     // The receiver reduces this by its own elapsed time; a retry tells it the (smaller) budget left now.
     if (Number.isFinite(budget)) x.upstreamHeaders['x-request-timeout-ms'] = String(Math.max(1, Math.floor(budget)));
     return next(x);

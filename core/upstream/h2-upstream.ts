@@ -9,7 +9,6 @@ import { HOP_BY_HOP } from '../http/hop-headers.js';
 import { grpcStatusFields, isGrpcContentType } from '../http/grpc-status.js';
 import { grpcTimeout } from '../http/grpc-timeout.js';
 import type { H2Sessions } from './h2-sessions.js';
-import { PER_TRY_NOTE } from './deadline.js';
 import { bodyKind, bufferedBodies, streamedBodies } from './pool.js';
 import { UpstreamFailure, upstreamError, type BodySink, type Upstream, type UpstreamBody, type UpstreamResponse } from './upstream.js';
 
@@ -62,8 +61,7 @@ function requestBody(x: Exchange): Readable | Buffer | null {
 
 export function h2Upstream(sessions: H2Sessions): Upstream {
   return (x: Exchange): Promise<UpstreamResponse> => {
-    const perTry = (x.notes.get(PER_TRY_NOTE) as number | undefined) ?? Infinity;
-    const limit = Math.min(x.remainingMs(), perTry);
+    const limit = Math.min(x.remainingMs(), x.perTryTimeoutMs);
     const address = x.upstreamAddress;
     const call = new H2Call(address, limit);
     x.inflight = call;

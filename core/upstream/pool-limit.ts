@@ -25,6 +25,16 @@ export function poolLimit(tier: string): Layer {
       return Promise.reject(new MeshError('overloaded', `The connection pool to "${x.service}" is full.`));
     }
     inFlight.set(address, n + 1);
-    return next(x).finally(() => inFlight.set(address, inFlight.get(address)! - 1));
+    const release = () => inFlight.set(address, inFlight.get(address)! - 1);
+    return next(x).then(
+      (response) => {
+        release();
+        return response;
+      },
+      (err: unknown) => {
+        release();
+        throw err;
+      },
+    );
   };
 }

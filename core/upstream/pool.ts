@@ -81,13 +81,12 @@ function requestBody(x: Exchange): Readable | Buffer | null {
 
 /**
  * The innermost upstream: one request on the pool of `x.upstreamAddress`, bounded by the remaining deadline
- * (and the per-try timeout the deadline layer may have stamped in `x.notes`).
+ * (and the per-try timeout the deadline layer stamped in `x.perTryTimeoutMs`).
  */
 export function poolUpstream(pools: PoolSet): Upstream {
   return (x: Exchange): Promise<UpstreamResponse> => {
     const remaining = x.remainingMs();
-    const perTry = (x.notes.get('perTryTimeoutMs') as number | undefined) ?? Infinity;
-    const limit = Math.min(remaining, perTry);
+    const limit = Math.min(remaining, x.perTryTimeoutMs);
     const timeout = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 300_000;
     const address = x.upstreamAddress;
     const handler = new DispatchedResponse(address);

@@ -21,7 +21,7 @@ export const jwtAuth: StageDef<SidecarAuthDeps> = {
     return {
       name: 'jwt-auth',
       request(x) {
-        const outcome = authenticate(deps, policy, x.req.headers.authorization);
+        const outcome = authenticate(deps, policy, x.req.headers.authorization, x.req.socket);
         // A miss (or introspection) is the only promise; a cached token stays synchronous.
         if (outcome instanceof Promise) return outcome.then((o) => settle(x, o));
         return settle(x, outcome);

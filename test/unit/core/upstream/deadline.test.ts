@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deadline, PER_TRY_NOTE } from '../../../../core/upstream/deadline.js';
+import { deadline } from '../../../../core/upstream/deadline.js';
 import { poolLimit } from '../../../../core/upstream/pool-limit.js';
 import type { Upstream } from '../../../../core/upstream/upstream.js';
 import { MeshError } from '../../../../core/errors.js';
@@ -15,7 +15,7 @@ test('each try tells the next hop min(remaining budget, per-try timeout)', async
   x.deadlineAt = 1_000;
   await layer(x);
   assert.equal(x.upstreamHeaders['x-request-timeout-ms'], '300');
-  assert.equal(x.notes.get(PER_TRY_NOTE), 300);
+  assert.equal(x.perTryTimeoutMs, 300);
   clock.t = 850;
   await layer(x);
   assert.equal(x.upstreamHeaders['x-request-timeout-ms'], '150');

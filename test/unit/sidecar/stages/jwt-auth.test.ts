@@ -37,8 +37,9 @@ function snapshotWith(auth: AuthPolicy, issuers?: MeshConfig['issuers']) {
   return { snapshot, route: snapshot.routes[0] };
 }
 
-function exchange(authorization?: string | string[]): Exchange {
-  const req = { headers: authorization === undefined ? {} : { authorization }, method: 'GET', socket: { remoteAddress: '127.0.0.1' } };
+/** `socket`: the connection the request arrives on (a new one per request unless given). */
+function exchange(authorization?: string | string[], socket: object = { remoteAddress: '127.0.0.1' }): Exchange {
+  const req = { headers: authorization === undefined ? {} : { authorization }, method: 'GET', socket };
   return new Exchange(req as unknown as IncomingMessage, {} as ServerResponse, 'sidecar');
 }
 
@@ -359,6 +360,37 @@ test('revocation by jti, subject (issued before T) and kid refuses cached tokens
     assertRefused(await run(authn, exchange(`Bearer ${fresh}`)));
     await h.store.delete(revocationStoreKey('kid', h.keys.kid));
     assert.equal(await run(authn, exchange(`Bearer ${fresh}`)), undefined, 'the lease ending lifts the revocation');
+  } finally {
+    await h.close();
+  }
+});
+
+test('one keep-alive connection: each token is judged on its own, and a repeated token is still revoked', async () => {
+  const h = await harness();
+  try {
+    const { authn } = h.stages({});
+    const connection = { remoteAddress: '127.0.0.1' };
+    const alice = await h.keys.issue({ sub: 'alice' });
+    const bob = await h.keys.issue({ sub: 'bob' });
+    const tampered = alice.slice(0, -2) + (alice.endsWith('AA') ? 'BB' : 'AA');
+    const on = (token: string) => exchange(`Bearer ${token}`, connection);
+    let x = on(alice);
+    assert.equal(await run(authn, x), undefined);
+    assert.equal(x.identity?.subject, 'alice');
+    x = on(alice);
+    assert.equal(authn.request!(x), undefined, 'the repeated token is a synchronous cache hit');
+    assert.equal(x.identity?.subject, 'alice');
+    assertRefused(await run(authn, on(tampered)));
+    x = on(bob);
+    assert.equal(await run(authn, x), undefined);
+    assert.equal(x.identity?.subject, 'bob', 'another token on the same connection is its own identity');
+    x = on(alice);
+    assert.equal(await run(authn, x), undefined);
+    assert.equal(x.identity?.subject, 'alice');
+    const jti = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url').toString()).jti;
+    await h.store.put(revocationStoreKey('jti', jti), JSON.stringify({ kind: 'jti', id: jti, revokedAt: 0, expiresAt: 0 }));
+    assert.match(assertRefused(await run(authn, on(alice))).message, /revoked/);
+    assert.match(assertRefused(await run(authn, on(alice))).message, /revoked/, 'and again on the same connection');
   } finally {
     await h.close();
   }
