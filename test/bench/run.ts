@@ -26,11 +26,15 @@ const TRACE_RATIO = '0.01';
 const LOAD_CORE = CAN_PIN ? 0 : undefined;
 const PROXY_CORE = CAN_PIN ? 1 : undefined;
 
+/** The documented low-memory setting for sidecars (docs/operations.md): V8's young generation capped at 2 × 4 MB. */
+const LOW_MEMORY_NODE_OPTIONS = '--max-semi-space-size=4';
+
 const TARGETS = {
   direct: 'direct upstream',
   nginx: 'nginx reverse proxy (1 worker, keepalive)',
   bare: 'bare Node proxy (http + undici Pool.stream)',
   sidecar: 'meshgate sidecar, full inbound chain',
+  sidecar_lowmem: `meshgate sidecar, full inbound chain, NODE_OPTIONS=${LOW_MEMORY_NODE_OPTIONS}`,
   edge_sidecar: 'meshgate edge → sidecar',
 } as const;
 type TargetName = keyof typeof TARGETS;
@@ -53,6 +57,8 @@ interface RateFigures {
 interface TargetFigures {
   description: string;
   url: string;
+  /** Request headers (the bearer token of the sidecar behind it). */
+  headers: Record<string, string>;
   /** Processes whose peak RSS is reported. */
   pids: number[];
   /** Processes on the request path whose CPU time is counted (edge_sidecar: edge + sidecar; direct: the upstream). */
@@ -129,16 +135,23 @@ async function main(): Promise<void> {
       core: PROXY_CORE,
       env: meshEnv,
     });
+    const sidecarLowmem = await spawnEntry<{ type: 'ready'; port: number; token: string }>('./targets/sidecar.ts', [String(upstreamPort), dir], {
+      core: PROXY_CORE,
+      env: { ...meshEnv, NODE_OPTIONS: [process.env.NODE_OPTIONS, LOW_MEMORY_NODE_OPTIONS].filter(Boolean).join(' ') },
+    });
     const edge = await spawnEntry<{ type: 'ready'; port: number }>('./targets/edge.ts', [String(sidecar.ready.port), dir], { core: PROXY_CORE, env: meshEnv });
 
     // Every target gets the same request, bearer token included (a cached JWT: the same token every request).
     const headers = { authorization: `Bearer ${sidecar.ready.token}`, accept: 'application/json' };
+    // The low-memory sidecar signs with keys of its own (its own in-memory store): its own token.
+    const lowmemHeaders = { authorization: `Bearer ${sidecarLowmem.ready.token}`, accept: 'application/json' };
     const url = (port: number) => `http://127.0.0.1:${port}${BENCH_PATH}`;
     const figures = new Map<TargetName, TargetFigures>();
-    const add = (name: TargetName, port: number, pids: number[], cpuPids: number[], note?: string) =>
+    const add = (name: TargetName, port: number, pids: number[], cpuPids: number[], note?: string, requestHeaders = headers) =>
       figures.set(name, {
         description: TARGETS[name],
         url: url(port),
+        headers: requestHeaders,
         pids,
         cpuPids,
         cpuUsPerRequest: [],
@@ -153,6 +166,7 @@ async function main(): Promise<void> {
     if (nginxProxy) add('nginx', nginxProxy.port, [nginxProxy.child.pid], [nginxProxy.child.pid]);
     add('bare', bare.ready.port, [bare.pid], [bare.pid]);
     add('sidecar', sidecar.ready.port, [sidecar.pid], [sidecar.pid]);
+    add('sidecar_lowmem', sidecarLowmem.ready.port, [sidecarLowmem.pid], [sidecarLowmem.pid], 'the same sidecar with a smaller young generation: less memory, more frequent scavenges', lowmemHeaders);
     add(
       'edge_sidecar',
       edge.ready.port,
@@ -160,7 +174,7 @@ async function main(): Promise<void> {
       [edge.pid, sidecar.pid],
       'edge and sidecar are separate processes, both pinned to the proxy core; RSS is the edge process, CPU/request is edge + sidecar',
     );
-    for (const [name, f] of figures) await check(name, { url: f.url, headers });
+    for (const [name, f] of figures) await check(name, { url: f.url, headers: f.headers });
 
     const samples = new Map<string, Float64Array[]>();
     const names = [...figures.keys()];
@@ -169,7 +183,7 @@ async function main(): Promise<void> {
       const order = names.map((_, i) => names[(i + round) % names.length]);
       for (const name of order) {
         const f = figures.get(name)!;
-        const target = { url: f.url, headers };
+        const target = { url: f.url, headers: f.headers };
         log(`round ${round + 1}/${ROUNDS}: ${name}`);
         // Warm-up (JIT, pools, heap growth): the mesh processes need a few seconds before their first figures.
         await saturate(target, round === 0 ? 3 : 1, CONNECTIONS, LOAD_CORE);
@@ -238,6 +252,7 @@ async function main(): Promise<void> {
       edge_sidecar_vs_bare: ratio('edge_sidecar', 'bare'),
       bare_vs_nginx: ratio('bare', 'nginx'),
       sidecar_vs_direct: ratio('sidecar', 'direct'),
+      sidecar_lowmem_vs_bare: ratio('sidecar_lowmem', 'bare'),
     };
     // The same ratios from CPU time per request (1 / cost): what req/s on a dedicated core would give, and
     // much less disturbed than req/s when the machine is busy with other work.
@@ -263,6 +278,7 @@ async function main(): Promise<void> {
       checkOf('cached auth stage ≤ 5 µs', micro.authCachedUs, 5, false),
       checkOf('local quota stage ≤ 2 µs', micro.quotaLocalUs, 2, false),
       checkOf('sidecar peak RSS under load ≤ 100 MB', figures.get('sidecar')!.peakRssMb, 100, false),
+      checkOf(`sidecar peak RSS under load ≤ 100 MB (NODE_OPTIONS=${LOW_MEMORY_NODE_OPTIONS})`, figures.get('sidecar_lowmem')!.peakRssMb, 100, false),
     ];
 
     let commit = '';
