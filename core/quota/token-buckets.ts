@@ -5,13 +5,13 @@
 // interval T = windowMs / limit; a request is admitted when TAT' = max(TAT, now) + T stays within C·T of now.
 // One double per key, no object per key, nothing allocated per request once a key exists.
 //
-// Memory bound: `maxKeys` keys (default 1,000,000). lru-cache preallocates its lists for `max` entries (≈ 28 MB
-// at a million, resident from the start), so the index starts at 16,384 entries and is rebuilt four times larger
-// each time it fills, up to `maxKeys`: an idle sidecar holds ≈ 0.5 MB, a full one ≈ 160 bytes a key (its
-// string, a Map entry, lru-cache's list slots and 8 bytes of slab), measured by test/bench/quota-cost.ts as
-// process RSS at one million IPv4 keys. A rebuild copies every key once (at 256k keys, tens of milliseconds),
-// at most three times in a process's life. When full, the least recently used key is forgotten, i.e. its
-// bucket restarts full.
+// Memory bound: `maxKeys` keys (default 1,000,000), counted by lru-cache's `maxSize` (one unit a key) rather than
+// its `max`: `max` preallocates the lists for every key up front (≈ 16 MB at a million, resident in every idle
+// sidecar), `maxSize` grows them with the keys. Measured at a million IPv4 keys: ≈ 185 bytes a key with
+// `maxSize` against ≈ 155 with `max` (its string, a Map entry, lru-cache's list slots, 8 bytes of slab); an
+// idle sidecar holds nothing. (Rebuilding a `max` cache larger as it fills was tried: the copy stalled the
+// event loop for 0.7 s at 262,144 keys.) When full, the least recently used key is forgotten, i.e. its bucket
+// restarts full.
 import { LRUCache } from 'lru-cache';
 
 /** The result of one check; `TokenBuckets` reuses one instance per call site (read it before the next check). */
@@ -42,24 +42,20 @@ export function bucketShape(limit: number, windowMs: number, burst: number | und
 }
 
 const INITIAL_SLOTS = 1024;
-/** Keys the index holds before its first rebuild; each rebuild makes it GROWTH times larger. */
-const INITIAL_KEYS = 16_384;
-const GROWTH = 4;
 /** Absorbs float rounding in C·T comparisons (a microsecond is far below any interval). */
 const EPSILON_MS = 1e-3;
 
 export class TokenBuckets {
   readonly maxKeys: number;
-  private index: LRUCache<string, number>;
+  private readonly index: LRUCache<string, number>;
   private tats: Float64Array;
   private nextSlot = 0;
 
   constructor(options: { maxKeys?: number } = {}) {
     // At least a route's worth of policies (≤ 8), so committing one never evicts a key checked beside it.
     this.maxKeys = Math.max(16, options.maxKeys ?? 1_000_000);
-    // `max` preallocates lru-cache's lists and in exchange holds a full cache in ≈ 160 bytes a key (`maxSize`
-    // grows its lists instead and measured 215–270 bytes a key): preallocate a little, rebuild larger when full.
-    this.index = new LRUCache<string, number>({ max: Math.min(INITIAL_KEYS, this.maxKeys) });
+    // Sized by count through maxSize: lists that grow with the keys instead of a million slots preallocated.
+    this.index = new LRUCache<string, number>({ maxSize: this.maxKeys, sizeCalculation: () => 1 });
     this.tats = new Float64Array(Math.min(INITIAL_SLOTS, this.maxKeys));
   }
 
@@ -121,7 +117,6 @@ export class TokenBuckets {
 
   private allocate(key: string): number {
     let slot: number;
-    if (this.index.size >= this.index.max && this.index.max < this.maxKeys) this.growIndex();
     if (this.index.size >= this.maxKeys) {
       // Full: forget the least recently used key and reuse its slot.
       slot = this.index.pop()!;
@@ -135,13 +130,6 @@ export class TokenBuckets {
     }
     this.index.set(key, slot);
     return slot;
-  }
-
-  /** A larger index with the same keys, slots and recency order (least recently used copied first). */
-  private growIndex(): void {
-    const grown = new LRUCache<string, number>({ max: Math.min(this.index.max * GROWTH, this.maxKeys) });
-    for (const key of this.index.rkeys()) grown.set(key, this.index.peek(key)!);
-    this.index = grown;
   }
 }
 

@@ -87,13 +87,13 @@ test('the slab grows past its initial size and keeps every key distinct', () => 
   assert.equal(buckets.size, 5000);
 });
 
-test('the index grows in steps to maxKeys, keeping every bucket and the recency order', () => {
-  // 70,000 keys: past the first index (16,384 keys) and the second (65,536), up to the bound.
+test('the index grows with its keys up to maxKeys, keeping every bucket and the recency order', () => {
+  // 70,000 keys, the bound: nothing is preallocated, so the index grows through every size on the way.
   const buckets = new TokenBuckets({ maxKeys: 70_000 });
   const shape = bucketShape(1, 60_000, undefined);
   const out = new BucketResult();
   for (let i = 0; i < 16_384; i++) buckets.take(`k${i}`, shape, 0, out);
-  // Touch k0 before the first rebuild: k1 is the least recently used from here on.
+  // Touch k0 early: k1 is the least recently used from here on.
   assert.equal(buckets.take('k0', shape, 0, out).allowed, false);
   for (let i = 16_384; i < 70_000; i++) buckets.take(`k${i}`, shape, 0, out);
   assert.equal(buckets.size, 70_000);
