@@ -107,7 +107,8 @@ export type AuthOutcome = Identity | MeshError | undefined;
  * The last token seen on each connection and its hash. A keep-alive client sends the same token request after
  * request: comparing the strings costs a fraction of a sha256, so only a new token on a connection is hashed.
  * The cache lookup, revocation, expiry and policy checks still run on every request. Held per connection object
- * (a WeakMap), so it goes with the connection.
+ * (a WeakMap): one token per open connection, the one it keeps sending, gone with the connection (the long-lived
+ * token cache holds hashes only).
  */
 const lastTokenHash = new WeakMap<object, { token: string; hash: string }>();
 
