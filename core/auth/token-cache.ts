@@ -57,8 +57,14 @@ export class TokenCache {
     this.maxTtlMs = options.maxTtlMs ?? 300_000;
     this.negativeTtlMs = options.negativeTtlMs ?? 5_000;
     this.now = options.now ?? Date.now;
-    // lru-cache checks TTL with its own clock; `exp` is re-checked on every hit with ours, so both bound it.
-    this.lru = new LRUCache<string, CachedToken>({ max: options.max ?? 100_000, ttl: this.maxTtlMs, ttlResolution: 100 });
+    // lru-cache checks TTL with its own clock; `exp` is re-checked on every hit with ours, so both bound it. Sized
+    // by count (maxSize) rather than `max`, which would preallocate lists for every entry in every idle sidecar.
+    this.lru = new LRUCache<string, CachedToken>({
+      maxSize: options.max ?? 100_000,
+      sizeCalculation: () => 1,
+      ttl: this.maxTtlMs,
+      ttlResolution: 100,
+    });
   }
 
   get size(): number {

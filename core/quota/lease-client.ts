@@ -155,7 +155,8 @@ export class LeaseClient extends EventEmitter {
     this.service = options.service;
     this.liveNodes = options.liveNodes ?? (() => 1);
     this.now = options.now ?? (() => performance.now());
-    this.leases = new LRUCache<string, Lease>({ max: options.maxKeys ?? 100_000 });
+    // Sized by count (maxSize): the lists grow with the keys instead of 100,000 slots preallocated per sidecar.
+    this.leases = new LRUCache<string, Lease>({ maxSize: options.maxKeys ?? 100_000, sizeCalculation: () => 1 });
     this.fallback = new TokenBuckets({ maxKeys: options.maxKeys ?? 100_000 });
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 250;
     this.probeIntervalMs = options.probeIntervalMs ?? 1000;
