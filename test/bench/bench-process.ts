@@ -173,17 +173,14 @@ export function peakRssMb(pid: number): number | undefined {
  * Start a new peak: the kernel resets VmHWM to the current resident set when "5" is written to clear_refs
  * (Linux ≥ 4.0). Used after the warm-up, so the reported peak is the load's, not start-up's or the JIT's first burst.
  */
-export function resetPeakRss(pid: number): boolean {
-  let done = false;
+export function resetPeakRss(pid: number): void {
   for (const p of withChildren(pid)) {
     try {
       writeFileSync(`/proc/${p}/clear_refs`, '5');
-      done = true;
     } catch {
       // exited, or no /proc
     }
   }
-  return done;
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;

@@ -63,19 +63,31 @@ test('check does not spend; commit does', () => {
   assert.equal(buckets.check('k', shape, 0, out).allowed, false);
 });
 
-test('holds at most maxKeys keys; the least recently used is forgotten (its bucket restarts full)', () => {
-  const buckets = new TokenBuckets({ maxKeys: 16 });
+/** Fill to the bound, touch k0, add one more: the least recently used key (k1) goes, everything else stays. */
+function assertLeastRecentlyUsedGoes(maxKeys: number): void {
+  const buckets = new TokenBuckets({ maxKeys });
   const shape = bucketShape(1, 60_000, undefined);
   const out = new BucketResult();
-  for (let i = 0; i < 16; i++) buckets.take(`k${i}`, shape, 0, out);
+  for (let i = 0; i < maxKeys; i++) buckets.take(`k${i}`, shape, 0, out);
+  assert.equal(buckets.size, maxKeys);
   // Touch k0 so k1 is the least recently used.
   assert.equal(buckets.take('k0', shape, 0, out).allowed, false);
-  buckets.take('k16', shape, 0, out);
-  assert.equal(buckets.size, 16);
+  const stride = Math.max(1, Math.floor(maxKeys / 70));
+  for (let i = 2; i < maxKeys; i += stride) assert.equal(buckets.check(`k${i}`, shape, 0, out).allowed, false, `k${i} kept its spent bucket`);
+  buckets.take('one more', shape, 0, out);
+  assert.equal(buckets.size, maxKeys);
   assert.equal(buckets.take('k0', shape, 0, out).allowed, false, 'k0 was recently used and is kept');
   assert.equal(buckets.take('k1', shape, 0, out).allowed, true, 'k1 was evicted, so its bucket is full again');
-  for (let i = 100; i < 1000; i++) buckets.take(`k${i}`, shape, 0, out);
-  assert.equal(buckets.size, 16);
+  for (let i = 0; i < 900; i++) buckets.take(`flood${i}`, shape, 0, out);
+  assert.equal(buckets.size, maxKeys);
+}
+
+test('holds at most maxKeys keys; the least recently used is forgotten (its bucket restarts full)', () => {
+  assertLeastRecentlyUsedGoes(16);
+});
+
+test('the index grows with its keys up to a large bound (nothing preallocated) and still forgets the least recently used', () => {
+  assertLeastRecentlyUsedGoes(70_000);
 });
 
 test('the slab grows past its initial size and keeps every key distinct', () => {
@@ -85,23 +97,6 @@ test('the slab grows past its initial size and keeps every key distinct', () => 
   for (let i = 0; i < 5000; i++) assert.equal(buckets.take(`k${i}`, shape, 0, out).allowed, true);
   for (let i = 0; i < 5000; i++) assert.equal(buckets.take(`k${i}`, shape, 0, out).allowed, false);
   assert.equal(buckets.size, 5000);
-});
-
-test('the index grows with its keys up to maxKeys, keeping every bucket and the recency order', () => {
-  // 70,000 keys, the bound: nothing is preallocated, so the index grows through every size on the way.
-  const buckets = new TokenBuckets({ maxKeys: 70_000 });
-  const shape = bucketShape(1, 60_000, undefined);
-  const out = new BucketResult();
-  for (let i = 0; i < 16_384; i++) buckets.take(`k${i}`, shape, 0, out);
-  // Touch k0 early: k1 is the least recently used from here on.
-  assert.equal(buckets.take('k0', shape, 0, out).allowed, false);
-  for (let i = 16_384; i < 70_000; i++) buckets.take(`k${i}`, shape, 0, out);
-  assert.equal(buckets.size, 70_000);
-  for (let i = 2; i < 70_000; i += 997) assert.equal(buckets.check(`k${i}`, shape, 0, out).allowed, false, `k${i} kept its spent bucket`);
-  buckets.take('one more', shape, 0, out);
-  assert.equal(buckets.size, 70_000);
-  assert.equal(buckets.take('k0', shape, 0, out).allowed, false, 'k0 was used recently and is kept');
-  assert.equal(buckets.take('k1', shape, 0, out).allowed, true, 'k1 was the least recently used, so it went first');
 });
 
 test('bucketPrefix is stable for a policy shape and changes with it', () => {
