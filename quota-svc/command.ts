@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { logger } from '../core/telemetry/log.js';
-import { startQuota } from './main.js';
 
 export function registerQuota(program: Command): void {
   program
@@ -17,6 +16,8 @@ export function registerQuota(program: Command): void {
       if (opts.redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(opts.redis)) {
         throw new UsageError('--redis (or MESHGATE_REDIS) must be a redis:// or rediss:// URL');
       }
+      // Loaded here, not at the top: every other subcommand of the CLI would otherwise load ioredis and the server.
+      const { startQuota } = await import('./main.js');
       const node = await startQuota({ redis: opts.redis, grpcPort: opts.grpcPort, httpPort: opts.httpPort, host: opts.host });
       const log = logger('process');
       const stop = (signal: string) => {

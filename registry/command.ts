@@ -11,7 +11,6 @@ import { certsCommand } from './commands/certs.js';
 import { addStoreOptions, type StoreFlags } from './commands/store-options.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { EtcdStore } from '../core/store/etcd-store.js';
-import { startRegistry } from './main.js';
 
 function registryCommand(): Command {
   return addStoreOptions(
@@ -22,6 +21,8 @@ function registryCommand(): Command {
       .addOption(envOption('--admin-token <token>', 'MESHGATE_ADMIN_TOKEN', 'bearer token for POST /v1/apply and /v1/rollback (unset: disabled)')),
   ).action(async (opts: StoreFlags & { host: string; port: number; adminToken?: string }) => {
     if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the registry serves what is in etcd');
+    // Loaded here, not at the top: the other subcommands of the CLI do not need the registry server.
+    const { startRegistry } = await import('./main.js');
     const store = new EtcdStore({ endpoints: opts.etcd, prefix: opts.prefix });
     const server = await startRegistry({ store, host: opts.host, port: opts.port, adminToken: opts.adminToken });
     const log = logger('process');

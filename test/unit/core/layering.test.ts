@@ -34,3 +34,11 @@ test('a tier imports core/ and proto/ but no other tier (compose/ is where tiers
   );
   assert.deepEqual(offending, []);
 });
+
+test("the CLI loads a tier's server only when that subcommand runs: no command.ts imports its main.js statically", () => {
+  // One `meshgate` binary serves every tier; a static import here put ioredis and the quota server in every sidecar.
+  const offending = TIERS.flatMap((tier) => sources(tier).filter((f) => f.endsWith('command.ts'))).filter((f) =>
+    /^import\s[^;]*from\s*'\.\/(main|up)\.js'/m.test(readFileSync(join(ROOT, f), 'utf8')),
+  );
+  assert.deepEqual(offending, []);
+});
