@@ -15,15 +15,20 @@ export async function buildEntries(): Promise<'dist' | 'tsx'> {
   const tsc = `${ROOT}node_modules/typescript/bin/tsc`;
   // tsc exits non-zero on type errors elsewhere in the tree while still emitting: judge by the files.
   await new Promise<void>((resolve) => execFile(process.execPath, [tsc, '-p', `${ROOT}test/bench/tsconfig.build.json`], { cwd: ROOT }, () => resolve()));
-  const entries = ['bare-proxy', 'micro', 'targets/sidecar', 'targets/edge', 'targets/node-upstream'];
-  runtime = entries.every((e) => existsSync(`${ROOT}dist/test/bench/${e}.js`)) ? 'dist' : 'tsx';
+  const entries = ['bare-proxy.ts', 'micro.ts', 'targets/sidecar.ts', 'targets/edge.ts', 'targets/node-upstream.ts', '../../compose/cli.ts'];
+  runtime = entries.every((e) => existsSync(compiled(fileURLToPath(new URL(e, import.meta.url))))) ? 'dist' : 'tsx';
   return runtime;
 }
 
-function entryCommand(file: string): string[] {
+/** Where tsc puts a source file of the repository: the same path under dist/, as .js. */
+function compiled(source: string): string {
+  return source.replace(ROOT, `${ROOT}dist/`).replace(/\.ts$/, '.js');
+}
+
+/** The node arguments that run a source file (relative to this folder): its compiled JS, or the TypeScript through tsx. */
+export function entryCommand(file: string): string[] {
   const source = fileURLToPath(new URL(file, import.meta.url));
-  if (runtime === 'dist') return [source.replace(`${ROOT}test/bench/`, `${ROOT}dist/test/bench/`).replace(/\.ts$/, '.js')];
-  return ['--import', 'tsx', source];
+  return runtime === 'dist' ? [compiled(source)] : ['--import', 'tsx', source];
 }
 
 const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));

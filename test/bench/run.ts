@@ -16,6 +16,7 @@ import { NGINX, startNginxProxy, startNginxUpstream } from './nginx.js';
 import { WRK, paced, saturate, summarize, type SaturationResult, type Target } from './load.js';
 import type { MicroResults } from './micro.js';
 import { BENCH_PATH } from './bench-config.js';
+import { sidecarsOnEtcd } from './sidecar-on-etcd.js';
 
 const ROUNDS = Number(process.env.MESHGATE_BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.MESHGATE_BENCH_SECONDS ?? 4);
@@ -100,8 +101,11 @@ async function main(): Promise<void> {
   const started = Date.now();
   const dir = await mkdtemp(join(tmpdir(), 'meshgate-bench-'));
   let otlp: OtlpReceiver | undefined;
+  let closeEtcd: (() => Promise<void>) | undefined;
+  let sidecarProcess = '';
   const cleanup = async () => {
     await stopAll();
+    await closeEtcd?.();
     await otlp?.close();
     await rm(dir, { recursive: true, force: true });
   };
@@ -131,19 +135,29 @@ async function main(): Promise<void> {
     const upstreamPort = upstream.port;
     const nginxProxy = NGINX ? await startNginxProxy(dir, upstreamPort, PROXY_CORE) : undefined;
     const bare = await spawnEntry<{ type: 'ready'; port: number }>('./bare-proxy.ts', [String(upstreamPort)], { core: PROXY_CORE });
-    const sidecar = await spawnEntry<{ type: 'ready'; port: number; token: string }>('./targets/sidecar.ts', [String(upstreamPort), dir], {
-      core: PROXY_CORE,
-      env: meshEnv,
+    // The sidecar as deployed (the CLI on etcd) when etcd can be started; else the same chain on an in-memory store.
+    const onEtcd = await sidecarsOnEtcd(upstreamPort, LOAD_CORE).catch((err: Error) => {
+      log(`etcd unavailable (${err.message.split('\n')[0]}): the sidecars run targets/sidecar.ts on an in-memory store`);
+      return undefined;
     });
-    const sidecarLowmem = await spawnEntry<{ type: 'ready'; port: number; token: string }>('./targets/sidecar.ts', [String(upstreamPort), dir], {
-      core: PROXY_CORE,
-      env: { ...meshEnv, NODE_OPTIONS: [process.env.NODE_OPTIONS, LOW_MEMORY_NODE_OPTIONS].filter(Boolean).join(' ') },
-    });
+    closeEtcd = onEtcd?.close;
+    sidecarProcess = onEtcd ? 'meshgate sidecar CLI process on a real etcd' : 'targets/sidecar.ts on an in-memory store (etcd unavailable)';
+    log(`sidecars: ${sidecarProcess}`);
+    const lowmemEnv = { ...meshEnv, NODE_OPTIONS: [process.env.NODE_OPTIONS, LOW_MEMORY_NODE_OPTIONS].filter(Boolean).join(' ') };
+    const startSidecar = async (name: string, env: NodeJS.ProcessEnv) => {
+      if (onEtcd) {
+        const child = await onEtcd.start(join(dir, name), { core: PROXY_CORE, env });
+        return { ...child, ready: { ...child.ready, token: onEtcd.token } };
+      }
+      // Each in-memory sidecar signs with keys of its own store: its own token.
+      return spawnEntry<{ type: 'ready'; port: number; token: string }>('./targets/sidecar.ts', [String(upstreamPort), dir], { core: PROXY_CORE, env });
+    };
+    const sidecar = await startSidecar('sidecar', meshEnv);
+    const sidecarLowmem = await startSidecar('sidecar-lowmem', lowmemEnv);
     const edge = await spawnEntry<{ type: 'ready'; port: number }>('./targets/edge.ts', [String(sidecar.ready.port), dir], { core: PROXY_CORE, env: meshEnv });
 
     // Every target gets the same request, bearer token included (a cached JWT: the same token every request).
     const headers = { authorization: `Bearer ${sidecar.ready.token}`, accept: 'application/json' };
-    // The low-memory sidecar signs with keys of its own (its own in-memory store): its own token.
     const lowmemHeaders = { authorization: `Bearer ${sidecarLowmem.ready.token}`, accept: 'application/json' };
     const url = (port: number) => `http://127.0.0.1:${port}${BENCH_PATH}`;
     const figures = new Map<TargetName, TargetFigures>();
@@ -305,6 +319,7 @@ async function main(): Promise<void> {
       runtime: runtime === 'dist' ? 'children: compiled JS (tsc → dist/), plain node' : 'children: TypeScript through tsx (RSS includes the tsx loader thread)',
       loadAverage: { start: load0, end: loadavg() },
       tracing: { sampleRatio: Number(TRACE_RATIO), exporter: 'OTLP gRPC to a local sink', spansReceived: spans },
+      sidecarProcess,
       accessLog: 'pino JSON lines to stdout, stdout of every mesh process is /dev/null',
       durationSeconds: Math.round((Date.now() - started) / 1000),
       targets: Object.fromEntries(figures),
@@ -354,6 +369,7 @@ function markdown(
     upstream: string;
     nginxProxy: boolean;
     runtime: string;
+    sidecarProcess: string;
     loadAverage: { start: number[]; end: number[] };
   },
   figures: Map<TargetName, TargetFigures>,
@@ -364,7 +380,7 @@ function markdown(
     `commit ${r.commit || '?'} · Node ${r.node} · ${r.cpus} cores (${r.cpuModel ?? '?'}) · upstream: ${r.upstream} · saturation: ${r.loadGenerator.saturation}, ${r.connections} connections · ${r.rounds} rounds × ${r.secondsPerMeasurement} s per measurement · run took ${r.durationSeconds} s`,
     '',
   );
-  lines.push(`${r.runtime} · load average at start ${r.loadAverage.start.map((v) => v.toFixed(1)).join(' ')}, at end ${r.loadAverage.end.map((v) => v.toFixed(1)).join(' ')}`, '');
+  lines.push(`${r.runtime} · sidecars: ${r.sidecarProcess} · load average at start ${r.loadAverage.start.map((v) => v.toFixed(1)).join(' ')}, at end ${r.loadAverage.end.map((v) => v.toFixed(1)).join(' ')}`, '');
   if (Math.max(r.loadAverage.start[0], r.loadAverage.end[0]) > r.cpus)
     lines.push('> **The machine was busy with other work during this run** (load average above the core count): absolute figures are depressed and noisy; the same-run ratios are the figures to read, and even they are less reliable.', '');
   if (!r.nginxProxy) lines.push('nginx is not installed: the nginx reverse-proxy target was skipped.', '');
