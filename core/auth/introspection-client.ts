@@ -1,6 +1,7 @@
 // The sidecar's gRPC client for authz-svc Introspect: a short lru-cache that also merges concurrent lookups of one token.
 import * as grpc from '@grpc/grpc-js';
 import { LRUCache } from 'lru-cache';
+import { countBound } from '../lru-bound.js';
 import { authzProto, type AuthzClient } from './authz-proto.js';
 import { IntrospectionUnavailableError, type IntrospectionResult, type Introspector } from './introspection.js';
 import { tokenHash } from './revocation-record.js';
@@ -32,7 +33,7 @@ export class IntrospectionClient implements Introspector {
     const positive = options.positiveTtlMs ?? 5_000;
     const negative = options.negativeTtlMs ?? 2_000;
     this.cache = new LRUCache<string, IntrospectionResult, string>({
-      max: options.max ?? 10_000,
+      ...countBound(options.max ?? 10_000),
       ttl: positive,
       // lru-cache runs one fetch per key at a time: concurrent requests with one token make one RPC.
       fetchMethod: async (_hash, _stale, { context: token, options: entry }) => {

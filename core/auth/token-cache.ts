@@ -1,5 +1,6 @@
 // Verified (and recently refused) tokens keyed by the sha256 of the token text: TTL never past `exp`, size bounded.
 import { LRUCache } from 'lru-cache';
+import { countBound } from '../lru-bound.js';
 import type { Identity } from '../pipeline/exchange.js';
 import { batchedCounter } from '../telemetry/metrics.js';
 
@@ -57,11 +58,9 @@ export class TokenCache {
     this.maxTtlMs = options.maxTtlMs ?? 300_000;
     this.negativeTtlMs = options.negativeTtlMs ?? 5_000;
     this.now = options.now ?? Date.now;
-    // lru-cache checks TTL with its own clock; `exp` is re-checked on every hit with ours, so both bound it. Sized
-    // by count (maxSize) rather than `max`, which would preallocate lists for every entry in every idle sidecar.
+    // lru-cache checks TTL with its own clock; `exp` is re-checked on every hit with ours, so both bound it.
     this.lru = new LRUCache<string, CachedToken>({
-      maxSize: options.max ?? 100_000,
-      sizeCalculation: () => 1,
+      ...countBound(options.max ?? 100_000),
       ttl: this.maxTtlMs,
       ttlResolution: 100,
     });

@@ -23,6 +23,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
+import { countBound } from '../lru-bound.js';
 import type { ResolvedQuotaPolicy } from '../config/compile.js';
 import { logger } from '../telemetry/log.js';
 import type { client } from '../telemetry/metrics.js';
@@ -155,8 +156,7 @@ export class LeaseClient extends EventEmitter {
     this.service = options.service;
     this.liveNodes = options.liveNodes ?? (() => 1);
     this.now = options.now ?? (() => performance.now());
-    // Sized by count (maxSize): the lists grow with the keys instead of 100,000 slots preallocated per sidecar.
-    this.leases = new LRUCache<string, Lease>({ maxSize: options.maxKeys ?? 100_000, sizeCalculation: () => 1 });
+    this.leases = new LRUCache<string, Lease>(countBound(options.maxKeys ?? 100_000));
     this.fallback = new TokenBuckets({ maxKeys: options.maxKeys ?? 100_000 });
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 250;
     this.probeIntervalMs = options.probeIntervalMs ?? 1000;

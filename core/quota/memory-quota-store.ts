@@ -1,5 +1,6 @@
 // The embedded mode's global limiter: the same fixed-window leases as Redis, in this process's memory.
 import { LRUCache } from 'lru-cache';
+import { countBound } from '../lru-bound.js';
 import type { AcquireRequest, Grant, QuotaStore } from './quota-store.js';
 
 /** Counts of two consecutive windows (slot = window index mod 2), as the Redis hash keeps them. */
@@ -22,7 +23,7 @@ export class MemoryQuotaStore implements QuotaStore {
 
   constructor(options: MemoryQuotaStoreOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.windows = new LRUCache<string, WindowCount>({ maxSize: options.maxKeys ?? 1_000_000, sizeCalculation: () => 1 });
+    this.windows = new LRUCache<string, WindowCount>(countBound(options.maxKeys ?? 1_000_000));
   }
 
   async acquire(request: AcquireRequest): Promise<Grant> {

@@ -13,6 +13,7 @@
 // event loop for 0.7 s at 262,144 keys.) When full, the least recently used key is forgotten, i.e. its bucket
 // restarts full.
 import { LRUCache } from 'lru-cache';
+import { countBound } from '../lru-bound.js';
 
 /** The result of one check; `TokenBuckets` reuses one instance per call site (read it before the next check). */
 export class BucketResult {
@@ -54,8 +55,7 @@ export class TokenBuckets {
   constructor(options: { maxKeys?: number } = {}) {
     // At least a route's worth of policies (≤ 8), so committing one never evicts a key checked beside it.
     this.maxKeys = Math.max(16, options.maxKeys ?? 1_000_000);
-    // Sized by count through maxSize: lists that grow with the keys instead of a million slots preallocated.
-    this.index = new LRUCache<string, number>({ maxSize: this.maxKeys, sizeCalculation: () => 1 });
+    this.index = new LRUCache<string, number>(countBound(this.maxKeys));
     this.tats = new Float64Array(Math.min(INITIAL_SLOTS, this.maxKeys));
   }
 
