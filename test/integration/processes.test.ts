@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
+import { meshConfigYaml } from '../support/mesh-config.js';
 import { runMeshgate, spawnMeshgate, type MeshProcess } from '../support/spawn-mesh.js';
 import { startEcho, type DemoApp } from '../../compose/demo/apps.js';
 
@@ -17,14 +18,7 @@ const procs: MeshProcess[] = [];
 let edgeUrl: string;
 let edgeAdmin: string;
 
-const CONFIG = `apiVersion: meshgate/v1
-services:
-  - name: echo
-routes:
-  - name: public
-    matches: [{ path: { value: /public } }]
-    backendRefs: [{ name: echo }]
-`;
+const CONFIG = meshConfigYaml(['public'], ['echo']);
 
 function portOf(p: MeshProcess, msg: string): Promise<number> {
   return p.waitForLine((l) => l.msg === msg).then((l) => Number(l.port));

@@ -8,19 +8,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
+import { meshConfigYaml } from '../support/mesh-config.js';
 import { runMeshgate, spawnMeshgate, type MeshProcess } from '../support/spawn-mesh.js';
 import { startEcho, type DemoApp } from '../../compose/demo/apps.js';
 import { EtcdStore } from '../../core/store/etcd-store.js';
 import { waitFor } from '../support/wait-for.js';
 
-const CONFIG = `apiVersion: meshgate/v1
-services:
-  - name: echo
-routes:
-  - name: public
-    matches: [{ path: { value: /public } }]
-    backendRefs: [{ name: echo }]
-`;
+const CONFIG = meshConfigYaml(['public'], ['echo']);
 const NODE_ID = 'echo-t';
 
 let etcd: EtcdProcess;
