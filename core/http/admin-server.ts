@@ -14,7 +14,8 @@ export interface AdminOptions {
   port: number;
   /** Node role for logs: edge, sidecar, authz, quota, registry. */
   role: string;
-  ready: () => ReadyState;
+  /** A cluster worker's answer comes from the primary (the node's readiness over all workers): it may be async. */
+  ready: () => ReadyState | Promise<ReadyState>;
   /** What /config shows: version and digest of the snapshot served, never secrets. */
   config: () => unknown;
   /** What /metrics serves; default this process's registry (a cluster worker serves the sum over all workers). */
@@ -42,7 +43,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
       if (path === '/readyz') {
-        const state = options.ready();
+        const state = await options.ready();
         return sendJson(res, state.ready ? 200 : 503, { status: state.ready ? 'ready' : 'not ready', ...state.detail });
       }
       if (path === '/metrics') {

@@ -4,6 +4,7 @@ import { SnapshotHolder } from '../config/snapshot.js';
 import { ConfigWatch } from '../config/config-watch.js';
 import { startAdmin, type AdminServer } from '../http/admin-server.js';
 import { workerMetrics } from './cluster-metrics.js';
+import { clusterReadiness } from './cluster-readiness.js';
 import type { Store } from '../store/store.js';
 
 export interface RuntimeOptions {
@@ -48,7 +49,7 @@ export class NodeRuntime {
       port: o.adminPort,
       role: o.role,
       metrics: workerMetrics(),
-      ready: () => {
+      ready: clusterReadiness(() => {
         const config = this.watch.status();
         const extra = o.readyDetail?.() ?? {};
         // Every reason this node should not take traffic now, so an operator reads why from one field.
@@ -59,7 +60,7 @@ export class NodeRuntime {
           ...Object.keys(extra).filter((name) => (extra[name] as { ready?: unknown } | undefined)?.ready === false),
         ];
         return { ready: notReady.length === 0, detail: { notReady, draining: this.draining, config, ...extra } };
-      },
+      }),
       config: () => {
         const s = this.holder.current;
         return {

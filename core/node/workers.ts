@@ -1,7 +1,9 @@
 // `--workers N`: run a node's start function in N node:cluster workers sharing its listening ports, restart a
-// worker that dies (in the same slot), stop them all on SIGTERM/SIGINT; /metrics is summed over them.
+// worker that dies (in the same slot), stop them all on SIGTERM/SIGINT; /metrics is summed over them and
+// /readyz is the node's readiness over all of them.
 import cluster from 'node:cluster';
 import { serveClusterMetrics, workerMetrics } from './cluster-metrics.js';
+import { serveClusterReadiness } from './cluster-readiness.js';
 import { logger } from '../telemetry/log.js';
 
 /** Tells a worker its slot (1..N): a replacement takes the slot, hence the node id, of the worker it replaces. */
@@ -47,6 +49,7 @@ export async function runWorkers(n: number, start: () => Promise<void>, options:
   const restarts: number[] = [];
   const slots = new Map<number, number>(); // worker id → slot
   let stopping = false;
+  serveClusterReadiness((worker) => slots.get(worker.id));
 
   const fork = (slot: number) => slots.set(cluster.fork({ ...options.env, [SLOT_ENV]: String(slot) }).id, slot);
   cluster.on('exit', (worker, code, signal) => {

@@ -107,6 +107,38 @@ test('requests are answered by both workers, and /metrics on the admin port is t
   assert.equal(Number(line?.split(' ').pop()), 20, line);
 });
 
+/** GET /readyz on a connection of its own; a worker that cannot answer (stopped) times out: undefined. */
+function readyz(): Promise<{ status: number; body: { notReady: string[]; workers: { slot: number; ready: boolean }[] } } | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port: adminPort, path: '/readyz', agent: false, timeout: 4_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(body) }));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+test('/readyz on the shared admin port is the node over all workers; a worker that cannot answer holds it down', async () => {
+  const ready = await readyz();
+  assert.equal(ready?.status, 200);
+  assert.deepEqual(ready.body.workers.map((w) => [w.slot, w.ready]), [[1, true], [2, true]]);
+  const [victim] = workerPids();
+  const slot = Number(String(sidecar.lines.find((l) => l.msg === 'snapshot swapped in' && Number(l.pid) === victim)!.node).split('-w').pop());
+  process.kill(victim, 'SIGSTOP');
+  try {
+    // The connection may land on the stopped worker (it times out): the next goes to the other one.
+    let answer: Awaited<ReturnType<typeof readyz>>;
+    await waitFor(async () => (answer = await readyz()) !== undefined, 'an answer from the running worker', 20_000);
+    assert.equal(answer!.status, 503);
+    assert.deepEqual(answer!.body.notReady, [`worker ${slot}: no answer`]);
+  } finally {
+    process.kill(victim, 'SIGCONT');
+  }
+  await waitFor(async () => (await readyz())?.status === 200, 'ready again once the worker answers', 20_000);
+});
+
 test('each worker is a node of its own: nodes/<id>-w<slot> and one endpoint each at the shared address', async () => {
   await waitFor(async () => (await store.getPrefix(`nodes/${NODE_ID}-`)).size === 2, 'two node records');
   const nodes = await store.getPrefix(`nodes/${NODE_ID}-`);
