@@ -129,6 +129,27 @@ async function drain(listening: NetServer, http1: http.Server, graceMs: number, 
   clearInterval(sweep);
 }
 
+/** The live HTTP/2 sessions of a server, for a graceful close: a GOAWAY to each, then cut whatever is left. */
+class Http2Sessions {
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(server: http2.Http2Server | http2.Http2SecureServer) {
+    server.on('session', (session: http2.ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+    });
+  }
+
+  /** No new streams; the open ones finish. */
+  goAway(): void {
+    for (const session of this.sessions) session.close();
+  }
+
+  cut(): void {
+    for (const session of this.sessions) session.destroy();
+  }
+}
+
 /**
  * The connections of a TLS server that speaks HTTP/2 and HTTP/1.1 (the edge's), for a graceful close: every
  * HTTP/2 session gets a GOAWAY and finishes its streams, an HTTP/1.1 connection is closed once it has no request
@@ -137,21 +158,18 @@ async function drain(listening: NetServer, http1: http.Server, graceMs: number, 
  */
 export class SecureConnections {
   private readonly sockets = new Set<Socket>();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sessions: Http2Sessions;
   private readonly busy = new Map<Socket, number>();
   private closing = false;
 
   constructor(private readonly server: http2.Http2SecureServer) {
+    this.sessions = new Http2Sessions(server);
     server.on('secureConnection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => {
         this.sockets.delete(socket);
         this.busy.delete(socket);
       });
-    });
-    server.on('session', (session: http2.ServerHttp2Session) => {
-      this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
     });
     // An upgraded (WebSocket) connection is never idle: the tunnels get the grace period, then are cut.
     server.on('upgrade', (_req: http.IncomingMessage, socket: Socket) => this.busy.set(socket, Infinity));
@@ -170,10 +188,10 @@ export class SecureConnections {
   async close(graceMs: number): Promise<void> {
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const session of this.sessions) session.close();
+    this.sessions.goAway();
     for (const socket of this.sockets) if ((socket as Socket & { alpnProtocol?: string | false }).alpnProtocol !== 'h2' && !this.busy.get(socket)) socket.end();
     const timer = setTimeout(() => {
-      for (const session of this.sessions) session.destroy();
+      this.sessions.cut();
       for (const socket of this.sockets) socket.destroy();
     }, graceMs);
     timer.unref();
@@ -196,7 +214,7 @@ export class DualProtocolServer {
   readonly listener: NetServer;
   readonly http2: http2.Http2Server;
   private readonly sniffing = new Set<Socket>();
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sessions: Http2Sessions;
 
   constructor(
     readonly http1: http.Server,
@@ -205,10 +223,7 @@ export class DualProtocolServer {
     http2Options: http2.ServerOptions = {},
   ) {
     this.http2 = http2.createServer(http2Options, handler as never);
-    this.http2.on('session', (session) => {
-      this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
-    });
+    this.sessions = new Http2Sessions(this.http2);
     this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.sniff(socket));
     // node starts the HTTP/1.1 slow-client checks (headersTimeout, requestTimeout) when its server listens.
     this.listener.once('listening', () => http1.emit('listening'));
@@ -246,10 +261,8 @@ export class DualProtocolServer {
   /** Stop accepting, let in-flight requests and streams finish within `graceMs` (HTTP/2: GOAWAY), then cut. */
   async close(graceMs: number): Promise<void> {
     for (const socket of this.sniffing) socket.destroy();
-    for (const session of this.sessions) session.close();
+    this.sessions.goAway();
     this.http1.close(); // not listening itself: this stops its slow-client checks and drops idle keep-alives
-    await drain(this.listener, this.http1, graceMs, () => {
-      for (const session of this.sessions) session.destroy();
-    });
+    await drain(this.listener, this.http1, graceMs, () => this.sessions.cut());
   }
 }
