@@ -1,10 +1,23 @@
 // The process logger: pino JSON to stdout through an async destination, so logging never blocks the hot path.
 import { pino, type Logger } from 'pino';
 
-// maxWrite 1 KiB instead of sonic-boom's 16 KiB: while a write is in flight, lines are appended to the last
-// pending chunk, and each append measures (so flattens and copies) that whole chunk. At saturation a 16 KiB chunk
-// cost ~5 KB of garbage and ~10% of the sidecar's CPU per request; 1 KiB chunks bound it to a line or two.
-const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 1024 });
+// sonic-boom's own chunking (16 KiB per write): it writes one chunk per completed write, so once per event-loop
+// turn under load, and a turn at saturation logs ~60 lines; smaller chunks fall behind without bound (tried: 1 KiB
+// left 7,000 lines queued after 9 s). While stdout is slower than the log, at most MAX_BACKLOG_BYTES wait; the
+// lines past that are dropped and counted (meshgate_log_lines_dropped_total), so a stalled reader can neither
+// block the request path nor grow the heap.
+const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: MAX_BACKLOG_BYTES });
+let dropped = 0;
+destination.on('drop', () => {
+  if (dropped++ === 0) process.stderr.write('meshgate: stdout is not keeping up with the log; dropping lines past an 8 MiB backlog\n');
+});
+
+/** Log lines dropped because stdout fell more than MAX_BACKLOG_BYTES behind (since the process started). */
+export function droppedLogLines(): number {
+  return dropped;
+}
+
 // An async destination buffers; flush what is left when the process exits.
 process.on('exit', () => {
   try {

@@ -1,5 +1,6 @@
 // prom-client metrics shared by every tier: request counters and latency histograms, children cached per route.
 import client from 'prom-client';
+import { droppedLogLines } from './log.js';
 
 export const registry = client.register;
 client.collectDefaultMetrics({ register: registry });
@@ -58,6 +59,17 @@ export const requestDuration = new client.Histogram({
   help: 'Time from request received to response finished, by tier, route and service.',
   labelNames: ['tier', 'route', 'service'] as const,
   buckets: LATENCY_BUCKETS,
+});
+
+let droppedReported = 0;
+export const logLinesDropped = new client.Counter({
+  name: 'meshgate_log_lines_dropped_total',
+  help: 'Log lines (access log included) dropped because stdout fell more than 8 MiB behind.',
+  collect() {
+    const n = droppedLogLines();
+    if (n > droppedReported) this.inc(n - droppedReported);
+    droppedReported = n;
+  },
 });
 
 export const internalErrors = new client.Counter({
