@@ -6,8 +6,9 @@ import { answer, ask } from './cluster-ipc.js';
 
 const NODE_KIND = 'meshgate:cluster-ready';
 const WORKER_KIND = 'meshgate:worker-ready';
-/** A worker that does not answer its state within this is counted not ready ("no answer"). */
-const WORKER_TIMEOUT_MS = 2_000;
+/** A listening worker that does not answer its state within this is counted not ready ("no answer"); short, so
+ * /readyz still answers within a probe's usual 1 s timeout. */
+const WORKER_TIMEOUT_MS = 500;
 
 interface WorkerState extends ReadyState {
   slot: number;
@@ -40,15 +41,21 @@ export function combineReadiness(states: WorkerState[]): ReadyState {
 
 /** In the primary: answer a worker's /readyz with the combined state of all live workers. */
 export function serveClusterReadiness(slotOf: (worker: Worker) => number | undefined): void {
+  // A worker that has not listened yet cannot answer either, and node:cluster gives it no connections.
+  const listening = new Set<number>();
+  cluster.on('listening', (worker) => listening.add(worker.id));
+  cluster.on('exit', (worker) => listening.delete(worker.id));
   answer(NODE_KIND, async () => {
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
     const states = await Promise.all(
-      workers.map((w) =>
-        ask<ReadyState>(WORKER_KIND, WORKER_TIMEOUT_MS, w).then(
-          (state): WorkerState => ({ ...state, slot: slotOf(w) ?? 0 }),
-          (): WorkerState => ({ slot: slotOf(w) ?? 0, ready: false, detail: { notReady: ['no answer'] } }),
-        ),
-      ),
+      workers.map((w): Promise<WorkerState> => {
+        const slot = slotOf(w) ?? 0;
+        if (!listening.has(w.id)) return Promise.resolve({ slot, ready: false, detail: { notReady: ['listeners'] } });
+        return ask<ReadyState>(WORKER_KIND, WORKER_TIMEOUT_MS, w).then(
+          (state) => ({ ...state, slot }),
+          () => ({ slot, ready: false, detail: { notReady: ['no answer'] } }),
+        );
+      }),
     );
     return combineReadiness(states.sort((a, b) => a.slot - b.slot));
   });
