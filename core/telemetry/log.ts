@@ -10,7 +10,7 @@ const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: MAX_BACKLOG_BYTES });
 let dropped = 0;
 destination.on('drop', () => {
-  if (dropped++ === 0) process.stderr.write('meshgate: stdout is not keeping up with the log; dropping lines past an 8 MiB backlog\n');
+  if (dropped++ === 0) process.stderr.write(`meshgate: stdout is not keeping up with the log; dropping lines while ${MAX_BACKLOG_BYTES >> 20} MiB wait to be written\n`);
 });
 
 /** Log lines dropped because stdout fell more than MAX_BACKLOG_BYTES behind (since the process started). */
