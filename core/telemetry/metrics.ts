@@ -61,14 +61,13 @@ export const requestDuration = new client.Histogram({
   buckets: LATENCY_BUCKETS,
 });
 
-let droppedReported = 0;
 export const logLinesDropped = new client.Counter({
   name: 'meshgate_log_lines_dropped_total',
   help: 'Log lines (access log included) dropped because stdout fell more than 8 MiB behind.',
   collect() {
-    const n = droppedLogLines();
-    if (n > droppedReported) this.inc(n - droppedReported);
-    droppedReported = n;
+    // The logger keeps the count since start; the counter shows it as it is.
+    this.reset();
+    this.inc(droppedLogLines());
   },
 });
 
