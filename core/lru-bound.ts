@@ -1,5 +1,5 @@
 // lru-cache bounded by entry count without preallocation. Its `max` option allocates the cache's index lists for
-// `max` entries up front (a million-key bound costs ~12 MB in an idle sidecar); `maxSize` with every entry
+// `max` entries up front (≈ 15 MB for a million-key bound, resident in every idle sidecar); `maxSize` with every entry
 // weighing 1 is the same bound, with lists that grow as entries arrive.
 
 /** Spread into LRUCache options: at most `entries` entries, nothing preallocated. */

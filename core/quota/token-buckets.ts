@@ -5,13 +5,11 @@
 // interval T = windowMs / limit; a request is admitted when TAT' = max(TAT, now) + T stays within C·T of now.
 // One double per key, no object per key, nothing allocated per request once a key exists.
 //
-// Memory bound: `maxKeys` keys (default 1,000,000), counted by lru-cache's `maxSize` (one unit a key) rather than
-// its `max`: `max` preallocates the lists for every key up front (≈ 16 MB at a million, resident in every idle
-// sidecar), `maxSize` grows them with the keys. Measured at a million IPv4 keys: ≈ 185 bytes a key with
-// `maxSize` against ≈ 155 with `max` (its string, a Map entry, lru-cache's list slots, 8 bytes of slab); an
-// idle sidecar holds nothing. (Rebuilding a `max` cache larger as it fills was tried: the copy stalled the
-// event loop for 0.7 s at 262,144 keys.) When full, the least recently used key is forgotten, i.e. its bucket
-// restarts full.
+// Memory bound: `maxKeys` keys (default 1,000,000), bounded by count with nothing preallocated (core/lru-bound.ts).
+// Measured at a million IPv4 keys: ≈ 185 bytes a key (its string, a Map entry, lru-cache's list slots, 8 bytes
+// of slab); an idle sidecar holds nothing. (Rebuilding a preallocated cache larger as it fills was tried: the
+// copy stalled the event loop for 0.7 s at 262,144 keys.) When full, the least recently used key is forgotten,
+// i.e. its bucket restarts full.
 import { LRUCache } from 'lru-cache';
 import { countBound } from '../lru-bound.js';
 
