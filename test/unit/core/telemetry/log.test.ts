@@ -87,3 +87,29 @@ test('a stdout that stops reading does not block logging: past an 8 MiB queue li
   // The queue's bound, plus what the pipe and the reader's buffer held before the stall.
   assert.ok(Buffer.byteLength(stdout) <= 8.5 * 1024 * 1024, `${Buffer.byteLength(stdout)} bytes`);
 });
+
+test('a quiet process still gets its lines out while it runs, without waiting for more lines or for exit', async () => {
+  const source = `
+    import { logger } from ${JSON.stringify(LOG)};
+    logger('quiet').info({ n: 1 }, 'alone');
+    setTimeout(() => process.exit(0), 30_000); // kept alive; the test ends it
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the line was held back')), 20_000);
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.includes('\n')) {
+          clearTimeout(timer);
+          resolve(stdout);
+        }
+      });
+    });
+    assert.equal(child.exitCode, null, 'the line came out while the process was still running');
+    assert.equal((JSON.parse(line) as { msg: string; n: number }).msg, 'alone');
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
