@@ -26,7 +26,7 @@ import { poolLimit } from '../core/upstream/pool-limit.js';
 import { deadline } from '../core/upstream/deadline.js';
 import { endpointsOf, type EndpointSource } from '../core/upstream/endpoints.js';
 import type { Store } from '../core/store/store.js';
-import { logger } from '../core/telemetry/log.js';
+import { accessLogger, logger } from '../core/telemetry/log.js';
 import { EDGE_CHAIN } from './chain.js';
 import type { EdgeDeps } from './deps.js';
 import { TLS_DEFAULTS, developmentCertificate, loadCertificate } from './tls.js';
@@ -113,7 +113,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     ],
     byProtocol(poolUpstream(pools), h2Upstream(h2Sessions)), // gRPC and http2 services: HTTP/2 to the sidecar
   );
-  const accessLog = logger('access');
+  const accessLog = accessLogger();
   const limits: HttpLimits = { ...DEFAULT_LIMITS, ...o.limits };
   const base = {
     tier: 'edge',

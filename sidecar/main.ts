@@ -25,7 +25,7 @@ import { poolLimit } from '../core/upstream/pool-limit.js';
 import { deadline } from '../core/upstream/deadline.js';
 import type { EndpointSource } from '../core/upstream/endpoints.js';
 import type { Store } from '../core/store/store.js';
-import { logger } from '../core/telemetry/log.js';
+import { accessLogger, logger } from '../core/telemetry/log.js';
 import { startSidecarAuth } from '../core/auth/sidecar-auth.js';
 import { createQuotaRuntime } from '../core/quota/quota-runtime.js';
 import type { Introspector } from '../core/auth/introspection.js';
@@ -103,7 +103,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   });
   await runtime.start();
 
-  const accessLog = logger('access');
+  const accessLog = accessLogger();
   const appPools = new PoolSet();
   const appSessions = new H2Sessions();
   const appUpstream: Upstream = compose(

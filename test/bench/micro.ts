@@ -9,7 +9,7 @@ import { Engine, runChain } from '../../core/pipeline/engine.js';
 import type { Stage } from '../../core/pipeline/stage.js';
 import { startSidecarAuth } from '../../core/auth/sidecar-auth.js';
 import { createQuotaRuntime } from '../../core/quota/quota-runtime.js';
-import { logger } from '../../core/telemetry/log.js';
+import { accessLogger, logger } from '../../core/telemetry/log.js';
 import { SigningKeys } from '../../authz-svc/signing-keys.js';
 import { jwtAuth } from '../../sidecar/stages/jwt-auth.js';
 import { scopeAuthz } from '../../sidecar/stages/scope-authz.js';
@@ -114,7 +114,7 @@ export async function runMicro(): Promise<MicroResults> {
     ...auth.deps,
     quota,
     tier: 'sidecar-inbound',
-    accessLog: logger('access'),
+    accessLog: accessLogger(),
     service: BENCH_SERVICE,
     appUpstream: () => Promise.reject(new Error('not called')),
     trustRequestId: true,

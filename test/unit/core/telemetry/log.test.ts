@@ -20,8 +20,11 @@ function runLogger(script: string): Promise<string> {
 }
 
 test('a burst of 5,000 lines, some longer than a write chunk, arrives whole and in order', async () => {
+  // Access-log lines (batched) with a lifecycle line every 50 (written at once): one order on stdout.
   const stdout = await runLogger(`
-    for (let i = 0; i < 5000; i++) log.info({ i, path: i % 97 === 0 ? '/' + 'x'.repeat(20000) : '/p/' + i }, 'line');
+    const { accessLogger } = await import(${JSON.stringify(LOG)});
+    const access = accessLogger().child({ component: 'burst' });
+    for (let i = 0; i < 5000; i++) (i % 50 === 0 ? log : access).info({ i, path: i % 97 === 0 ? '/' + 'x'.repeat(20000) : '/p/' + i }, 'line');
   `);
   const lines = stdout.split('\n').filter(Boolean);
   assert.equal(lines.length, 5000);
@@ -48,9 +51,9 @@ test('a stdout that stops reading does not block logging: past an 8 MiB queue li
   // 40,000 lines of ~560 bytes (~22 MB) while nobody reads the child's stdout: the loop must finish anyway.
   const source = `
     import { writeSync } from 'node:fs';
-    import { logger } from ${JSON.stringify(LOG)};
+    import { accessLogger } from ${JSON.stringify(LOG)};
     import { registry } from ${JSON.stringify(METRICS)};
-    const log = logger('stalled');
+    const log = accessLogger(); // batched: a dropped batch counts each of its lines
     const pad = 'p'.repeat(400);
     for (let i = 0; i < 40000; i++) {
       log.info({ i, pad }, 'line');
@@ -88,28 +91,54 @@ test('a stdout that stops reading does not block logging: past an 8 MiB queue li
   assert.ok(Buffer.byteLength(stdout) <= 8.5 * 1024 * 1024, `${Buffer.byteLength(stdout)} bytes`);
 });
 
-test('a quiet process still gets its lines out while it runs, without waiting for more lines or for exit', async () => {
+/** Run `script` (with `logger` and `accessLogger` imported) in a child kept alive; resolve with its first `count` lines. */
+async function linesWhileRunning(script: string, count: number): Promise<string[]> {
   const source = `
-    import { logger } from ${JSON.stringify(LOG)};
-    logger('quiet').info({ n: 1 }, 'alone');
+    import { logger, accessLogger } from ${JSON.stringify(LOG)};
+    ${script}
     setTimeout(() => process.exit(0), 30_000); // kept alive; the test ends it
   `;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the line was held back')), 20_000);
+    const lines = await new Promise<string[]>((resolve, reject) => {
       let stdout = '';
+      const timer = setTimeout(() => reject(new Error(`lines held back; got: ${stdout}`)), 20_000);
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
         stdout += chunk;
-        if (stdout.includes('\n')) {
+        const lines = stdout.split('\n').filter(Boolean);
+        if (lines.length >= count) {
           clearTimeout(timer);
-          resolve(stdout);
+          resolve(lines);
         }
       });
     });
-    assert.equal(child.exitCode, null, 'the line came out while the process was still running');
-    assert.equal((JSON.parse(line) as { msg: string; n: number }).msg, 'alone');
+    assert.equal(child.exitCode, null, 'the lines came out while the process was still running');
+    return lines;
   } finally {
     child.kill('SIGTERM');
   }
+}
+
+test('a quiet process still gets its access-log line out while it runs, without more lines or exit', async () => {
+  const [line] = await linesWhileRunning(`accessLogger().info({ n: 1 }, 'alone');`, 1);
+  const entry = JSON.parse(line) as { msg: string; component: string };
+  assert.equal(entry.msg, 'alone');
+  assert.equal(entry.component, 'access');
+});
+
+test('a line outside the access log goes out after the access lines logged before it, in logging order', async () => {
+  const lines = await linesWhileRunning(
+    `
+    const access = accessLogger();
+    access.info('a1');
+    access.info('a2');
+    logger('lifecycle').warn('swapped');
+    access.info('a3');
+  `,
+    4,
+  );
+  assert.deepEqual(
+    lines.map((l) => (JSON.parse(l) as { msg: string }).msg),
+    ['a1', 'a2', 'swapped', 'a3'],
+  );
 });
