@@ -105,19 +105,23 @@ export function summarize(samples: Float64Array): { p50Us: number; p99Us: number
 }
 
 /**
- * Open loop at `rate` req/s for `seconds`: each 1 ms tick sends what the schedule says is due, on a keep-alive
- * pool of up to 64 connections. Latency is from the moment a request is handed to the pool to its last body byte,
- * in µs. (autocannon's overallRate sends each second's budget as a burst and records whole milliseconds, so it
- * cannot resolve a sub-millisecond p99; this generator can.)
+ * Open loop at `rate` req/s for `settleSeconds + seconds`: each 1 ms tick sends what the schedule says is due, on a
+ * keep-alive pool of up to 64 connections. Latency is from the moment a request is handed to the pool to its last
+ * body byte, in µs, recorded for the requests sent after the first `settleSeconds`: the latency at that rate, not
+ * the target's way out of whatever ran before (a Node process leaving saturation deoptimizes and recompiles, and
+ * for a second or so its p99 is tens to hundreds of ms). (autocannon's overallRate sends each second's budget as a
+ * burst and records whole milliseconds, so it cannot resolve a sub-millisecond p99; this generator can.)
  */
-export async function paced(target: Target, rate: number, seconds: number): Promise<PacedResult> {
+export async function paced(target: Target, rate: number, seconds: number, settleSeconds = 0): Promise<PacedResult> {
   const url = new URL(target.url);
   const pool = new Pool(url.origin, { connections: 64, pipelining: 1, keepAliveTimeout: 30_000 });
-  const total = Math.round(rate * seconds);
-  const samples = new Float64Array(total);
+  const unrecorded = Math.round(rate * settleSeconds);
+  const total = unrecorded + Math.round(rate * seconds);
+  const samples = new Float64Array(total - unrecorded);
   let sent = 0;
   let done = 0;
   let ok = 0;
+  let answered = 0;
   let errors = 0;
   const path = url.pathname + url.search;
   const started = performance.now();
@@ -127,7 +131,7 @@ export async function paced(target: Target, rate: number, seconds: number): Prom
     const giveUp = setTimeout(() => {
       unfinished = total - done;
       resolve();
-    }, seconds * 1000 + 5_000);
+    }, (settleSeconds + seconds) * 1000 + 5_000);
     const finish = () => {
       done++;
       if (done === total) {
@@ -135,13 +139,16 @@ export async function paced(target: Target, rate: number, seconds: number): Prom
         resolve();
       }
     };
-    const fire = () => {
+    const fire = (recorded: boolean) => {
       const t0 = performance.now();
       pool.request({ path, method: 'GET', headers: target.headers }).then(
         async (res) => {
           await res.body.dump();
-          if (res.statusCode >= 200 && res.statusCode < 300) samples[ok++] = (performance.now() - t0) * 1000;
-          else errors++;
+          if (res.statusCode < 200 || res.statusCode >= 300) errors++;
+          else {
+            answered++;
+            if (recorded) samples[ok++] = (performance.now() - t0) * 1000;
+          }
           finish();
         },
         () => {
@@ -154,7 +161,7 @@ export async function paced(target: Target, rate: number, seconds: number): Prom
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
       while (sent < due) {
         sent++;
-        fire();
+        fire(sent > unrecorded);
       }
       if (sent < total && unfinished === 0) setTimeout(tick, 1);
     };
@@ -165,5 +172,5 @@ export async function paced(target: Target, rate: number, seconds: number): Prom
   else await pool.close();
   const kept = samples.subarray(0, ok).slice();
   // Requests never answered within the bound count as errors.
-  return { rate, achievedRps: Math.round(ok / elapsed), sent, errors: errors + unfinished, ...summarize(kept), samples: kept };
+  return { rate, achievedRps: Math.round(answered / elapsed), sent, errors: errors + unfinished, ...summarize(kept), samples: kept };
 }
