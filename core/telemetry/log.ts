@@ -16,8 +16,11 @@ import { pino, type Logger } from 'pino';
 // - While stdout is slower than the log, at most MAX_BACKLOG_BYTES wait in sonic-boom; batches past that are dropped
 //   and their lines counted (meshgate_log_lines_dropped_total), so a stalled reader can neither block the request
 //   path nor grow the heap. A batch holds at most MAX_BATCH_BYTES before it is handed on, even within one turn.
-const BATCH_BYTES = 4096;
-const MAX_BATCH_BYTES = 16 * 1024;
+// Sizes are string lengths (JSON lines are ASCII but for the odd escaped value). 16 KiB rather than 4 KiB: a write
+// per ~55 access lines instead of ~14, the thread-pool hop being what each write costs (in alternating runs, 4 KiB
+// cost ~30 µs more CPU per request at saturation and no less at 1,000 req/s).
+const BATCH_BYTES = 16 * 1024;
+const MAX_BATCH_BYTES = 64 * 1024;
 const FLUSH_INTERVAL_MS = 250;
 const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: MAX_BACKLOG_BYTES });
