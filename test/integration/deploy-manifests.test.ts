@@ -55,7 +55,10 @@ const SOURCES = SOURCE_DIRS.flatMap((d) => sourceFiles(join(ROOT, d))).map((f) =
 const DIRECT_ENV = new Set([
   ...SOURCES.flatMap((s) => [...s.matchAll(/process\.env\.([A-Z][A-Z0-9_]*)/g)].map((m) => m[1])),
   ...Object.values(DEMO_ENV),
+  'NODE_OPTIONS', // read by Node itself: the sidecars' low-memory setting
 ]);
+/** docs/operations.md, Memory: what every deployed sidecar runs with. */
+const LOW_MEMORY = '--max-semi-space-size=4';
 /** The metrics the code defines (every metric name is a string literal where it is created). */
 const METRICS = new Set(SOURCES.flatMap((s) => [...s.matchAll(/['"`](meshgate_[a-z0-9_]+)['"`]/g)].map((m) => m[1])));
 
@@ -180,6 +183,7 @@ test('compose: each demo app has its own sidecar in its network namespace, wired
     assert.deepEqual(hostPort(env.MESHGATE_QUOTA), { host: 'quota', port: defaultPort('quota', '--grpc-port') });
     assert.deepEqual(hostPort(env.MESHGATE_AUTHZ), { host: 'authz', port: defaultPort('authz', '--grpc-port') });
     assert.equal(s.ports, undefined, `${name}: ports are published on the app's service, which owns the namespace`);
+    assert.equal(env.NODE_OPTIONS, LOW_MEMORY, `${name}: the low-memory setting`);
   }
   const orders = services.orders.environment!;
   assert.deepEqual(hostPort(orders[DEMO_ENV.outbound] ?? DEMO_DEFAULT_OUTBOUND), { host: '127.0.0.1', port: outbound });
@@ -338,6 +342,7 @@ test('k8s: the sidecar is a native sidecar (init container, restartPolicy Always
   assert.equal(sidecar.restartPolicy, 'Always');
   assert.deepEqual(sidecar.args, ['sidecar']);
   assert.deepEqual(sidecar.startupProbe?.httpGet, { path: '/healthz', port: ADMIN_PORT.sidecar });
+  assert.equal(sidecar.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, LOW_MEMORY, 'the low-memory setting');
   const component = parse(readFileSync(join(K8S_DIR, 'components', 'sidecar', 'kustomization.yaml'), 'utf8')) as { kind: string; patches: { path: string; target: { labelSelector: string } }[] };
   assert.equal(component.kind, 'Component');
   const selector = component.patches[0].target.labelSelector;
