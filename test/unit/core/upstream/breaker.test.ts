@@ -74,3 +74,20 @@ test('mesh refusals (pool full) do not count against the upstream', async () => 
   assert.equal(breakers.state('svc'), 'closed');
   breakers.shutdown();
 });
+
+test('the breaker counts calls without keeping a latency per call (no sort of the window per bucket or failure)', async () => {
+  const breakers = new BreakerSet('unit-d');
+  let status = 200;
+  const layer = circuitBreaker(breakers)(() => Promise.resolve(response(status)));
+  const snapshot = layerSnapshot({ circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 1_000 } });
+  for (let i = 0; i < 2_000; i++) {
+    status = i % 4 === 0 ? 503 : 200;
+    await layer(layerExchange(snapshot));
+  }
+  const stats = breakers.for('svc', snapshot.services.get('svc')!.circuitBreaker).stats;
+  assert.equal(stats.fires, 2_000);
+  assert.equal(stats.failures, 500);
+  assert.equal(breakers.state('svc'), 'closed', '25% failures stay under the 50% threshold');
+  assert.deepEqual(stats.latencyTimes, []);
+  breakers.shutdown();
+});
