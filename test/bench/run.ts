@@ -5,6 +5,7 @@
 // Env: MESHGATE_BENCH_ROUNDS (default 3), MESHGATE_BENCH_SECONDS (per measurement, default 4),
 //      MESHGATE_BENCH_CONNECTIONS (saturation, default 64), MESHGATE_BENCH_RATES (default "1000,5000").
 import { spawnSync, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,8 @@ const RATES = (process.env.MESHGATE_BENCH_RATES ?? '1000,5000').split(',').map(N
  */
 const SETTLE_SECONDS = 1.5;
 const TRACE_RATIO = '0.01';
+/** Above this share of CPU time stolen by the hypervisor, the run is marked as taken on a busy machine. */
+const BUSY_STEAL_PERCENT = 5;
 /** Load generator and upstream on core 0, the proxy under test alone on core 1. */
 const LOAD_CORE = CAN_PIN ? 0 : undefined;
 const PROXY_CORE = CAN_PIN ? 1 : undefined;
@@ -130,6 +133,7 @@ async function main(): Promise<void> {
     const runtime = await buildEntries();
     log(`child processes run ${runtime === 'dist' ? 'compiled JS from dist/ (tsc)' : 'TypeScript through tsx (build failed or MESHGATE_BENCH_TSX=1)'}`);
     const load0 = loadavg();
+    const cpu0 = machineCpu();
     otlp = await startOtlpReceiver();
     const meshEnv = { MESHGATE_TRACE_SAMPLE_RATIO: TRACE_RATIO, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, MESHGATE_LOG_LEVEL: 'info' };
 
@@ -335,6 +339,7 @@ async function main(): Promise<void> {
       rates: RATES,
       runtime: runtime === 'dist' ? 'children: compiled JS (tsc → dist/), plain node' : 'children: TypeScript through tsx (RSS includes the tsx loader thread)',
       loadAverage: { start: load0, end: loadavg() },
+      stealPercent: stealPercent(cpu0, machineCpu()),
       tracing: { sampleRatio: Number(TRACE_RATIO), exporter: 'OTLP gRPC to a local sink', spansReceived: spans },
       sidecarProcess,
       accessLog: 'pino JSON lines to stdout, stdout of every mesh process is /dev/null',
@@ -354,6 +359,21 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
+}
+
+/** Jiffies of all CPUs from /proc/stat (Linux): total and stolen; undefined elsewhere. */
+function machineCpu(): { total: number; steal: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+function stealPercent(a: ReturnType<typeof machineCpu>, b: ReturnType<typeof machineCpu>): number | null {
+  if (!a || !b || b.total <= a.total) return null;
+  return Math.round((1000 * (b.steal - a.steal)) / (b.total - a.total)) / 10;
 }
 
 function cpuCell(v: number[]): string {
@@ -388,6 +408,7 @@ function markdown(
     runtime: string;
     sidecarProcess: string;
     loadAverage: { start: number[]; end: number[] };
+    stealPercent: number | null;
   },
   figures: Map<TargetName, TargetFigures>,
 ): string {
@@ -397,9 +418,12 @@ function markdown(
     `commit ${r.commit || '?'} · Node ${r.node} · ${r.cpus} cores (${r.cpuModel ?? '?'}) · upstream: ${r.upstream} · saturation: ${r.loadGenerator.saturation}, ${r.connections} connections · fixed rates: ${r.loadGenerator.fixedRate} · ${r.rounds} rounds × ${r.secondsPerMeasurement} s per measurement · run took ${r.durationSeconds} s`,
     '',
   );
-  lines.push(`${r.runtime} · sidecars: ${r.sidecarProcess} · load average at start ${r.loadAverage.start.map((v) => v.toFixed(1)).join(' ')}, at end ${r.loadAverage.end.map((v) => v.toFixed(1)).join(' ')}`, '');
-  if (Math.max(r.loadAverage.start[0], r.loadAverage.end[0]) > r.cpus)
-    lines.push('> **The machine was busy with other work during this run** (load average above the core count): absolute figures are depressed and noisy; the same-run ratios are the figures to read, and even they are less reliable.', '');
+  const steal = r.stealPercent === null ? '' : ` · CPU stolen by the hypervisor during the run ${r.stealPercent}%`;
+  lines.push(`${r.runtime} · sidecars: ${r.sidecarProcess} · load average at start ${r.loadAverage.start.map((v) => v.toFixed(1)).join(' ')}, at end ${r.loadAverage.end.map((v) => v.toFixed(1)).join(' ')}${steal}`, '');
+  // The run itself keeps both cores busy, so the load average at its end says nothing about other work: what
+  // does is the load before it and the time the hypervisor gave to other guests during it.
+  if (r.loadAverage.start[0] > r.cpus || (r.stealPercent ?? 0) > BUSY_STEAL_PERCENT)
+    lines.push('> **The machine was busy with other work during this run** (load average above the core count before it, or more than 5% of CPU time stolen by the hypervisor during it): absolute figures are depressed and noisy; the same-run ratios are the figures to read, and even they are less reliable.', '');
   if (!r.nginxProxy) lines.push('nginx is not installed: the nginx reverse-proxy target was skipped.', '');
   const rateCols = r.rates.flatMap((rate) => [`@${rate}/s p50 / p99 / p99.9`, `added p99 @${rate}/s`]);
   lines.push(`| target | req/s | vs bare | CPU µs/req | sat. p50 / p99 | ${rateCols.join(' | ')} | peak RSS under load | warm-up peak | errors |`);
