@@ -59,7 +59,6 @@ class LineBatch {
   /** A line that should not wait: written now, after the lines gathered before it. */
   writeNow(line: string): boolean {
     this.lines.push(line);
-    this.bytes += line.length;
     this.flush();
     return true;
   }
