@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { reapOnExit } from '../support/reap.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** How child entries run: compiled JS from dist/ (what production runs), or the TypeScript through tsx. */
@@ -94,6 +95,7 @@ function track<M>(
 ): Promise<BenchChild<M>> {
   live.add(child);
   child.once('exit', () => live.delete(child));
+  reapOnExit(child); // last resort: killed by pid when the runner exits or is stopped, for any reason
   let tail = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-4000);
@@ -140,11 +142,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
 export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((c) => stopChild(c)));
 }
-
-// Last resort: a synchronous kill of whatever is left when the runner exits for any reason.
-process.on('exit', () => {
-  for (const child of live) kill(child, 'SIGKILL');
-});
 
 /** The pid and its children (nginx master + worker), one level down. */
 export function withChildren(pid: number): number[] {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { reapOnExit } from '../support/reap.js';
 import { startRedis, type RedisProcess } from '../support/start-redis.js';
 import { startQuota, type QuotaNode } from '../../quota-svc/main.js';
 import { LeaseClient, type QuotaOutcome } from '../../core/quota/lease-client.js';
@@ -33,11 +34,13 @@ after(async () => {
 /** Run one worker process to completion (bounded by its own duration plus a margin) and parse its report. */
 function runWorker(spec: WorkerSpec): Promise<WorkerReport> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(spec)], {
-      cwd: ROOT,
-      env: { ...process.env, MESHGATE_LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = reapOnExit(
+      spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(spec)], {
+        cwd: ROOT,
+        env: { ...process.env, MESHGATE_LOG_LEVEL: 'error' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));

@@ -2,12 +2,16 @@
 // deadlines hop by hop, resets, refused connections, POST safety, retry budget, outlier ejection, pool overflow.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'undici';
 import type { MeshConfig } from '../../core/config/schema.js';
 import { registerEndpoint } from '../../core/store/endpoints.js';
+import { startSidecar } from '../../sidecar/main.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { startMesh, type Mesh } from '../support/resilience-mesh.js';
 import { waitFor } from '../support/wait-for.js';
@@ -119,9 +123,7 @@ test('x-request-timeout-ms decreases hop by hop: client → edge → sidecar →
     res.writeHead(r.statusCode, { 'content-type': 'application/json' }).end(text);
   });
   await new Promise<void>((r) => frontApp.listen(0, '127.0.0.1', r));
-  const { startSidecar } = await import('../../sidecar/main.js');
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
+  const stateDir = mkdtempSync(join(tmpdir(), 'meshgate-front-'));
   const sidecar = await startSidecar({
     store: mesh.store,
     endpoints: mesh.endpoints,
@@ -130,7 +132,7 @@ test('x-request-timeout-ms decreases hop by hop: client → edge → sidecar →
     inboundPort: 0,
     outboundPort: 0,
     adminPort: 0,
-    stateDir: mkdtempSync(`${tmpdir()}/meshgate-front-`),
+    stateDir,
     register: (service, id, address) => registerEndpoint(mesh.store, { service, id, address }),
   });
   outboundPort = sidecar.outboundPort;
@@ -147,6 +149,7 @@ test('x-request-timeout-ms decreases hop by hop: client → edge → sidecar →
     assert.equal(back.app.received.length, before);
   } finally {
     await sidecar.close();
+    rmSync(stateDir, { recursive: true, force: true });
   }
 });
 

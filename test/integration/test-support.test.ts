@@ -1,11 +1,22 @@
-// The test-support servers: real etcd and redis-server start on free ports, answer, and survive stop/start with their data.
+// The test-support servers: real etcd and redis-server start on free ports, answer, and survive stop/start with their data;
+// and nothing a test file started outlives it, even when the runner stops the file at its timeout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startEtcd } from '../support/start-etcd.js';
 import { startRedis } from '../support/start-redis.js';
 import { freePort } from '../support/free-port.js';
+import { reapOnExit } from '../support/reap.js';
+import { ROOT } from '../support/spawn-mesh.js';
+import { waitFor } from '../support/wait-for.js';
 
+const HUNG_FILE = fileURLToPath(new URL('../support/hung-test-file.ts', import.meta.url));
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 async function etcdCall(endpoint: string, path: string, body: unknown): Promise<Record<string, unknown>> {
@@ -55,5 +66,45 @@ test('startRedis answers PING and restarts on the same port', async () => {
     assert.equal(await redisCommand(redis.port, 'PING'), '+PONG\r\n');
   } finally {
     await redis.stop();
+  }
+});
+
+/** Running, as opposed to gone or a zombie nobody reaped (a killed child whose parent has exited). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+test('a test file that runs past its timeout leaves no etcd or meshgate behind, nor the etcd data dir', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshgate-hung-'));
+  const pidsFile = join(dir, 'pids.json');
+  let pids: { etcd: number; edge: number; etcdData: string } | undefined;
+  try {
+    // node's test runner SIGTERMs a file past its timeout, which skips 'exit' handlers (test/support/reap.ts).
+    // A runner of its own: without the variable that makes node:test inside a test file skip running files.
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const runner = reapOnExit(spawn(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=15000', HUNG_FILE], {
+      cwd: ROOT,
+      env: { ...env, HUNG_TEST_PIDS: pidsFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }));
+    let output = '';
+    runner.stdout.on('data', (c) => (output += c));
+    runner.stderr.on('data', (c) => (output += c));
+    await once(runner, 'exit');
+    pids = existsSync(pidsFile) ? JSON.parse(readFileSync(pidsFile, 'utf8')) : undefined;
+    assert.match(output, /# cancelled 1/, 'the runner cancelled the hung file at its timeout');
+    assert.ok(pids && pids.etcd > 0 && pids.edge > 0, `the hung file started its children before its timeout:\n${output.slice(-2000)}`);
+    const { etcd, edge, etcdData } = pids;
+    await waitFor(() => !running(etcd) && !running(edge), "the hung file's etcd and edge to be gone", 5_000);
+    assert.equal(existsSync(etcdData), false, 'the etcd data dir is removed');
+  } finally {
+    // Should they have outlived it, they are still ours (started for this test): ended by pid.
+    for (const pid of [pids?.etcd, pids?.edge]) if (pid && running(pid)) process.kill(pid, 'SIGKILL');
+    if (pids?.etcdData) rmSync(pids.etcdData, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 });

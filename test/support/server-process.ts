@@ -2,27 +2,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
+import { atExit, reapOnExit } from './reap.js';
 
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 
-const running = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-// If a test forgets to stop a server, or the runner exits early, do not leave it behind.
-process.on('exit', () => {
-  for (const child of running) if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
 /** Remove `dir` when the test process exits (the data must survive stop/start within a test). */
 export function removeOnExit(dir: string): void {
-  tempDirs.add(dir);
+  atExit(() => rmSync(dir, { recursive: true, force: true }));
 }
 
 export class ServerProcess {
@@ -45,20 +32,18 @@ export class ServerProcess {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) return;
     this.output = [];
     const child = spawn(this.binary, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    running.add(child);
+    this.child = reapOnExit(child);
     const keep = (chunk: Buffer) => {
       this.output.push(chunk.toString());
       if (this.output.length > 40) this.output.shift();
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    // The test runner must not wait on a server it forgot to stop; the exit handler kills it.
+    // The test runner must not wait on a server it forgot to stop; reapOnExit kills it.
     child.unref();
     (child.stdout as unknown as { unref?: () => void }).unref?.();
     (child.stderr as unknown as { unref?: () => void }).unref?.();
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', () => running.delete(child));
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) break;

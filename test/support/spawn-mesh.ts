@@ -2,6 +2,7 @@
 // them by pid (never anything the test did not start).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { reapOnExit } from './reap.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = fileURLToPath(new URL('../../compose/cli.ts', import.meta.url));
@@ -17,18 +18,13 @@ export interface MeshProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) if (child.pid) try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
-});
-
 export function spawnMeshgate(args: string[], env: Record<string, string | undefined> = {}): MeshProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, MESHGATE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(child);
+  reapOnExit(child);
   const lines: Record<string, unknown>[] = [];
   const listeners = new Set<() => void>();
   let buffer = '';
@@ -52,7 +48,6 @@ export function spawnMeshgate(args: string[], env: Record<string, string | undef
   const exit = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
       exited = true;
-      running.delete(child);
       for (const l of listeners) l();
       resolve(code);
     }),
@@ -94,7 +89,7 @@ export function spawnMeshgate(args: string[], env: Record<string, string | undef
 /** Run a short-lived `meshgate` command to completion. */
 export function runMeshgate(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { reapOnExit } from '../../../support/reap.js';
 
 const LOG = fileURLToPath(new URL('../../../../core/telemetry/log.ts', import.meta.url));
 const METRICS = fileURLToPath(new URL('../../../../core/telemetry/metrics.ts', import.meta.url));
@@ -61,7 +62,7 @@ test('a stdout that stops reading does not block logging: past an 8 MiB queue li
     const metric = (await registry.getSingleMetric('meshgate_log_lines_dropped_total').get()).values[0].value;
     writeSync(2, 'finished ' + metric + '\\n');
   `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let stderr = '';
   const finished = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the logging loop blocked: ${stderr}`)), 60_000);
@@ -97,7 +98,7 @@ async function linesWhileRunning(script: string, count: number): Promise<string[
     ${script}
     setTimeout(() => process.exit(0), 30_000); // kept alive; the test ends it
   `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'inherit'] }));
   try {
     const lines = await new Promise<string[]>((resolve, reject) => {
       let stdout = '';
