@@ -7,8 +7,6 @@ import type { StageDef } from '../pipeline/stage.js';
 export interface AccessLogDeps {
   tier: string;
   accessLog: Logger;
-  /** Disable the access log line (metrics and spans stay). */
-  quiet?: boolean;
 }
 
 export const accessLog: StageDef<AccessLogDeps> = {
@@ -35,7 +33,6 @@ export const accessLog: StageDef<AccessLogDeps> = {
         }
         metrics.observe(status, seconds);
         endSpan(x.span, status);
-        if (deps.quiet) return;
         log.info({
           traceId: x.span?.spanContext().traceId,
           requestId: x.requestId,
