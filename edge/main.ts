@@ -174,7 +174,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     const h1 = serverOptions(limits);
     Object.assign(tlsServer, { headersTimeout: h1.headersTimeout, requestTimeout: h1.requestTimeout, keepAliveTimeout: h1.keepAliveTimeout });
     guardHttp2('edge', tlsServer, o.http2);
-    tlsConnections = new SecureConnections(tlsServer);
+    tlsConnections = new SecureConnections(tlsServer, limits);
     tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels }));
     certificates.attach(tlsServer);
     await certificates.watchStore(o.store);

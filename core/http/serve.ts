@@ -19,6 +19,8 @@ export interface HttpLimits {
   maxRequestsPerSocket: number;
   /** Header fields per request (the edge answers 431 beyond; node would silently drop the rest). */
   maxHeaderCount: number;
+  /** An HTTP/2 session with no stream open this long gets GOAWAY and closes (HTTP/1.1's keep-alive bound). */
+  http2IdleTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: HttpLimits = {
@@ -28,6 +30,7 @@ export const DEFAULT_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   maxRequestsPerSocket: 10_000,
   maxHeaderCount: 100,
+  http2IdleTimeoutMs: 60_000,
 };
 
 export function serverOptions(limits: HttpLimits = DEFAULT_LIMITS): http.ServerOptions {
@@ -68,8 +71,13 @@ export function refuseConnection(socket: object): void {
   refusedSockets.add(socket);
 }
 
-/** Parser-level rejections (ambiguous framing, bad header bytes, oversize heads) get a JSON 4xx and a closed socket. */
+/**
+ * Parser-level rejections (ambiguous framing, bad header bytes, oversize heads) get a JSON 4xx and a closed socket.
+ * So does CONNECT: the mesh routes origin-form requests and is nobody's tunnel (RFC 9110 §9.3.6); without a
+ * 'connect' listener node would drop the connection without a word.
+ */
 export function answerClientErrors(server: NetServer, log: Logger): void {
+  refuseConnect(server);
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     if (!socket.writable || (err.code === 'ECONNRESET')) {
       socket.destroy();
@@ -91,6 +99,21 @@ export function answerClientErrors(server: NetServer, log: Logger): void {
     const body = errorBody(error, '');
     log.debug({ code: err.code, status }, 'refused malformed request');
     socket.end(rawErrorResponse(status, body));
+  });
+}
+
+/** CONNECT gets a JSON 400: over HTTP/1.1 on the raw socket (then closed), over HTTP/2 on its stream. */
+export function refuseConnect(server: NetServer | http2.Http2Server): void {
+  server.on('connect', (req: http.IncomingMessage | http2.Http2ServerRequest, socketOrResponse: Socket | http2.Http2ServerResponse) => {
+    const error = new MeshError('bad_request', 'CONNECT is not supported: the request target must be origin-form.');
+    const body = errorBody(error, '');
+    if (req.httpVersionMajor === 1) {
+      (socketOrResponse as Socket).end(rawErrorResponse(error.status, body));
+      return;
+    }
+    const res = socketOrResponse as http2.Http2ServerResponse;
+    res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
   });
 }
 
@@ -129,14 +152,20 @@ async function drain(listening: NetServer, http1: http.Server, graceMs: number, 
   clearInterval(sweep);
 }
 
-/** The live HTTP/2 sessions of a server, for a graceful close: a GOAWAY to each, then cut whatever is left. */
+/**
+ * The live HTTP/2 sessions of a server, bounded like HTTP/1.1 connections: a client that has not sent its SETTINGS
+ * within the head timeout is dropped (as a slow request head), and a session with no stream open for
+ * `http2IdleTimeoutMs` gets GOAWAY (as an idle keep-alive is closed). Without these node keeps a silent session
+ * open for ever. For a graceful close: a GOAWAY to each, then cut whatever is left.
+ */
 class Http2Sessions {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
-  constructor(server: http2.Http2Server | http2.Http2SecureServer) {
+  constructor(server: http2.Http2Server | http2.Http2SecureServer, limits: HttpLimits) {
     server.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
+      boundIdle(session, limits);
     });
   }
 
@@ -148,6 +177,29 @@ class Http2Sessions {
   cut(): void {
     for (const session of this.sessions) session.destroy();
   }
+}
+
+function boundIdle(session: http2.ServerHttp2Session, limits: HttpLimits): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => session.destroy(), limits.headersTimeoutMs);
+  const stop = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  const idle = () => {
+    stop();
+    if (open === 0 && !session.closed && !session.destroyed) timer = setTimeout(() => session.close(), limits.http2IdleTimeoutMs);
+  };
+  session.once('remoteSettings', idle);
+  session.on('stream', (stream: http2.ServerHttp2Stream) => {
+    open++;
+    stop();
+    stream.once('close', () => {
+      open--;
+      idle();
+    });
+  });
+  session.once('close', stop);
 }
 
 /**
@@ -162,8 +214,11 @@ export class SecureConnections {
   private readonly busy = new Map<Socket, number>();
   private closing = false;
 
-  constructor(private readonly server: http2.Http2SecureServer) {
-    this.sessions = new Http2Sessions(server);
+  constructor(
+    private readonly server: http2.Http2SecureServer,
+    limits: HttpLimits = DEFAULT_LIMITS,
+  ) {
+    this.sessions = new Http2Sessions(server, limits);
     server.on('secureConnection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => {
@@ -223,7 +278,8 @@ export class DualProtocolServer {
     http2Options: http2.ServerOptions = {},
   ) {
     this.http2 = http2.createServer(http2Options, handler as never);
-    this.sessions = new Http2Sessions(this.http2);
+    refuseConnect(this.http2);
+    this.sessions = new Http2Sessions(this.http2, limits);
     this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.sniff(socket));
     // node starts the HTTP/1.1 slow-client checks (headersTimeout, requestTimeout) when its server listens.
     this.listener.once('listening', () => http1.emit('listening'));

@@ -2,7 +2,7 @@
 // session. The request body streams as it arrives (gRPC calls are streams both ways); the response body streams
 // into the client's response with backpressure (pause the stream on a full sink, resume on 'drain') and its
 // trailers follow, so grpc-status and trailing metadata arrive intact. The try is bounded like poolUpstream's.
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type Http2ServerRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Exchange, HeaderValue } from '../pipeline/exchange.js';
 import { HOP_BY_HOP } from '../http/hop-headers.js';
@@ -55,7 +55,6 @@ function requestBody(x: Exchange): Readable | Buffer | null {
   if (wrapped) return wrapped;
   const req = x.req;
   if (req.readableEnded) return null;
-  if (req.httpVersionMajor === 2) return (req as unknown as Http2ServerRequest).stream.endAfterHeaders ? null : req;
   return bodyKind(x) === 'none' ? null : req;
 }
 

@@ -1,5 +1,6 @@
 // undici connection pools, one per upstream origin, kept alive across requests and config reloads.
 import { Pool } from 'undici';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Exchange } from '../pipeline/exchange.js';
 import { parseDuration } from '../config/duration.js';
@@ -63,13 +64,16 @@ export const bufferedBodies = new WeakMap<Exchange, Buffer>();
 export const streamedBodies = new WeakMap<Exchange, Readable>();
 
 /**
- * Whether the client's request carries a body: `sized` (Content-Length), `streamed` (chunked) or `none`
- * (RFC 9112 §6.3). An HTTP/2 body without Content-Length is forwarded only when a stage wrapped it (streamedBodies).
+ * Whether the client's request carries a body: `sized` (Content-Length), `streamed` (chunked, or HTTP/2 DATA
+ * without Content-Length) or `none` (RFC 9112 §6.3; RFC 9113 §8.1: an HTTP/2 request has a body unless its
+ * HEADERS frame ended the stream). A streamed body is forwarded as it arrives and never replayed.
  */
 export function bodyKind(x: Exchange): 'none' | 'sized' | 'streamed' {
-  const h = x.req.headers;
+  const req = x.req;
+  const h = req.headers;
   if (h['transfer-encoding'] !== undefined) return 'streamed';
   if (h['content-length'] !== undefined) return h['content-length'] === '0' ? 'none' : 'sized';
+  if (req.httpVersionMajor === 2) return (req as unknown as Http2ServerRequest).stream.endAfterHeaders ? 'none' : 'streamed';
   return 'none';
 }
 

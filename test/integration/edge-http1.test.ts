@@ -55,6 +55,8 @@ const VECTORS: Record<string, string> = {
   'absolute-form authority differs from Host': 'GET http://internal/echo HTTP/1.1\r\nHost: a\r\n\r\n',
   'bad chunk size': 'POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4 x\r\nabcd\r\n0\r\n\r\n',
   'bare LF after chunk size': 'POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\nabcd\r\n0\r\n\r\n',
+  // The edge is nobody's tunnel: without a 'connect' listener node dropped the connection without an answer.
+  CONNECT: `CONNECT internal:80 HTTP/1.1\r\nHost: internal:80\r\n\r\n${SMUGGLE}`,
 };
 
 for (const [name, bytes] of Object.entries(VECTORS)) {

@@ -1,0 +1,137 @@
+// HTTP/2 at the edge, on the TLS port (ALPN h2) and the plain port (h2c prior knowledge). A request body reaches
+// the app whole with or without Content-Length (HTTP/2 needs neither it nor chunking). Connections are bounded like
+// HTTP/1.1 ones: a client that sends the preface and then nothing is dropped at the head timeout, a session with no
+// stream open gets GOAWAY at the idle timeout, and a stream that stays open longer keeps its session. CONNECT,
+// which the edge never tunnels, is a JSON 400 on its stream and reaches no app. Abuse (rapid reset,
+// CONTINUATION floods) is in edge-http2-flood.test.ts.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { startEdgeMesh, rawExchange, type EdgeMesh } from '../support/edge-mesh.js';
+import { makeCertificate } from '../support/test-certificates.js';
+import type { RouteConfig } from '../../core/config/schema.js';
+
+const ROUTES = [{ name: 'public', matches: [{ path: { type: 'PathPrefix', value: '/public' } }], backendRefs: [{ name: 'pub' }] }] as RouteConfig[];
+const HEAD_TIMEOUT_MS = 300;
+const IDLE_TIMEOUT_MS = 500;
+const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
+
+let mesh: EdgeMesh;
+let dir: string;
+let ports: { name: string; url: string; connect: http2.SecureClientSessionOptions }[];
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meshgate-h2-'));
+  const cert = await makeCertificate(dir, 'default', 'default', 'DNS:localhost,IP:127.0.0.1');
+  mesh = await startEdgeMesh({
+    services: ['pub'],
+    routes: ROUTES,
+    edge: {
+      httpsPort: 0,
+      certFile: cert.certFile,
+      keyFile: cert.keyFile,
+      limits: { headersTimeoutMs: HEAD_TIMEOUT_MS, http2IdleTimeoutMs: IDLE_TIMEOUT_MS },
+    },
+  });
+  ports = [
+    { name: 'TLS', url: `https://127.0.0.1:${mesh.edge.httpsPort}`, connect: { ca: readFileSync(cert.certFile) } },
+    { name: 'h2c', url: `http://127.0.0.1:${mesh.edge.httpPort}`, connect: {} },
+  ];
+});
+after(async () => {
+  await mesh?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** One request on `session`: status and body once the response ended. */
+async function exchange(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: () => Promise<string>): Promise<{ status: number; body: string }> {
+  const req = session.request(headers, { endStream: !body });
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  const ended = once(req, 'end');
+  const [[response]] = (await Promise.all([once(req, 'response'), body?.().then((b) => req.end(b))])) as [[http2.IncomingHttpHeaders]];
+  await ended;
+  return { status: Number(response[':status']), body: Buffer.concat(chunks).toString() };
+}
+
+test('a request body reaches the app whole, streamed without Content-Length or declared with it', async () => {
+  for (const port of ports) {
+    const session = http2.connect(port.url, port.connect);
+    try {
+      for (const declared of [false, true]) {
+        const body = `${port.name} ${declared ? 'declared' : 'streamed'} body`;
+        const headers = { ':method': 'POST', ':path': '/public/upload', ...(declared && { 'content-length': Buffer.byteLength(body) }) };
+        const req = session.request(headers, { endStream: false });
+        const ended = once(req, 'end');
+        req.resume();
+        // Two DATA frames apart in time: the edge forwards what arrives, it does not wait for a length.
+        req.write(body.slice(0, 5));
+        await delay(50);
+        req.end(body.slice(5));
+        const [[response]] = (await Promise.all([once(req, 'response'), ended])) as [[http2.IncomingHttpHeaders]];
+        assert.equal(response[':status'], 200, `${port.name}, declared ${declared}`);
+        const got = mesh.apps.pub.received.at(-1)!;
+        assert.equal(got.body, body, `${port.name}, declared ${declared}: the app got the whole body`);
+        assert.equal(got.complete, true);
+      }
+    } finally {
+      session.destroy();
+    }
+  }
+});
+
+test('CONNECT over HTTP/2 is a JSON 400 on its stream, on both ports, and reaches no app', async () => {
+  for (const port of ports) {
+    const session = http2.connect(port.url, port.connect);
+    try {
+      const before = mesh.apps.pub.received.length;
+      const answer = await exchange(session, { ':method': 'CONNECT', ':authority': 'internal:80' });
+      assert.equal(answer.status, 400, `${port.name}: ${answer.body}`);
+      assert.equal(JSON.parse(answer.body).error.code, 'bad_request', port.name);
+      assert.equal(mesh.apps.pub.received.length, before, `${port.name}: nothing forwarded`);
+      // The session stays usable: the refusal is the stream's, not the connection's.
+      assert.equal((await exchange(session, { ':path': '/public/after-connect' })).status, 200, port.name);
+    } finally {
+      session.destroy();
+    }
+  }
+});
+
+test('a client that sends the HTTP/2 preface and then nothing is dropped at the head timeout', async () => {
+  const tls = { ALPNProtocols: ['h2'], rejectUnauthorized: false };
+  for (const [name, port, o] of [['h2c', mesh.edge.httpPort, {}], ['TLS', mesh.edge.httpsPort!, { tls }]] as const) {
+    const started = performance.now();
+    const answer = await rawExchange(port, PREFACE, { boundMs: 5_000, ...o });
+    assert.equal(answer.closed, true, `${name}: the edge closed the silent connection`);
+    assert.ok(performance.now() - started >= HEAD_TIMEOUT_MS - 50, `${name}: not before the head timeout`);
+  }
+});
+
+test('an HTTP/2 session with no stream open gets GOAWAY at the idle timeout; an open stream keeps it', async () => {
+  for (const port of ports) {
+    const session = http2.connect(port.url, port.connect);
+    const goaway = once(session, 'goaway');
+    let goneAt = Infinity;
+    void goaway.then(() => (goneAt = performance.now()));
+    try {
+      // A request body that keeps its stream open for twice the idle timeout: the session is not idle meanwhile.
+      const slow = await exchange(session, { ':method': 'POST', ':path': '/public/slow' }, () => delay(2 * IDLE_TIMEOUT_MS).then(() => 'late body'));
+      assert.equal(slow.status, 200, `${port.name}: ${slow.body}`);
+      assert.equal(goneAt, Infinity, `${port.name}: no GOAWAY while a stream was open`);
+      assert.equal(mesh.apps.pub.received.at(-1)?.body, 'late body', port.name);
+      const lastStream = performance.now();
+      const [code] = (await Promise.race([goaway, delay(5_000).then(() => [undefined])])) as [number | undefined];
+      assert.equal(code, http2.constants.NGHTTP2_NO_ERROR, `${port.name}: a graceful GOAWAY once idle`);
+      assert.ok(goneAt - lastStream >= IDLE_TIMEOUT_MS - 50, `${port.name}: not before the idle timeout (${(goneAt - lastStream).toFixed(0)} ms)`);
+      await once(session, 'close');
+    } finally {
+      session.destroy();
+    }
+  }
+});
