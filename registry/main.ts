@@ -30,6 +30,23 @@ export interface RegistryServer {
   close(): Promise<void>;
 }
 
+/** A snapshot version in the query string: absent, or a whole number (400 naming the parameter otherwise). */
+function versionParam(url: URL, name: string): number | undefined {
+  const value = url.searchParams.get(name);
+  if (value === null) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw new HttpError(400, 'bad_request', `${name} must be a whole number, got ${JSON.stringify(value.slice(0, 40))}`);
+  return Number(value);
+}
+
+/** A percent-encoded path segment; malformed encoding is the caller's error (400), not the registry's. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, 'bad_request', 'malformed percent-encoding in the path');
+  }
+}
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -110,30 +127,28 @@ export async function startRegistry(o: RegistryOptions): Promise<RegistryServer>
         send(res, 200, { nodes: parseNodes(nodes) });
       } else if (req.method === 'GET' && (path === '/v1/endpoints' || path.startsWith('/v1/endpoints/'))) {
         const only = path.slice('/v1/endpoints/'.length);
-        const services = only ? [decodeURIComponent(only)] : endpoints.services();
+        const services = only ? [decodePathSegment(only)] : endpoints.services();
         send(res, 200, { services: Object.fromEntries(services.map((s) => [s, endpoints.entries(s)])) });
       } else if (req.method === 'GET' && path === '/v1/rollout') {
-        const wanted = url.searchParams.get('version');
-        if (wanted !== null && !/^\d+$/.test(wanted)) throw new HttpError(400, 'bad_request', 'version must be a number');
+        const wanted = versionParam(url, 'version');
         const nodeList: NodeRecord[] = parseNodes(nodes);
-        send(res, 200, rollout(nodeList, live && { version: live.version, digest: live.digest }, wanted === null ? live?.version : Number(wanted)));
+        send(res, 200, rollout(nodeList, live && { version: live.version, digest: live.digest }, wanted ?? live?.version));
       } else if (req.method === 'POST' && path === '/v1/apply') {
         requireAdmin(req);
         const { config, errors } = parseConfigText(await readBody(req));
         if (!config) throw new HttpError(400, 'invalid_config', `the config has ${errors.length} error(s)`, { errors: errors.map((e) => formatError(e)) });
-        const expect = url.searchParams.get('expectVersion');
+        const expect = versionParam(url, 'expectVersion');
         const current = await readLive(o.store);
         const result = await publishSnapshot(o.store, config, {
           author: url.searchParams.get('author') ?? 'registry api',
           message: url.searchParams.get('message') ?? '',
           allowRemovals: url.searchParams.get('allowRemovals') === 'true',
-          expectVersion: expect === null ? undefined : Number(expect),
+          expectVersion: expect,
         });
         send(res, 200, { ...result, diff: diffConfigs(current.record?.config, config) });
       } else if (req.method === 'POST' && path === '/v1/rollback') {
         requireAdmin(req);
-        const version = url.searchParams.get('version');
-        send(res, 200, await rollbackSnapshot(o.store, { version: version === null ? undefined : Number(version), author: 'registry api' }));
+        send(res, 200, await rollbackSnapshot(o.store, { version: versionParam(url, 'version'), author: 'registry api' }));
       } else {
         throw new HttpError(404, 'no_route', `no ${req.method} ${path} in the registry API`);
       }

@@ -183,6 +183,21 @@ test('the registry service serves snapshot, nodes, endpoints and rollout, and gu
   assert.deepEqual(result.diff.routes.added, ['e']);
   const invalid = await fetch(`${server.url}/v1/apply`, { method: 'POST', body: 'apiVersion: nope\n', headers: { authorization: `Bearer ${adminToken}` } });
   assert.equal(invalid.status, 400);
+  // Malformed parameters are the caller's error, named, and change nothing (they were a 500, a 409 or a 404).
+  const admin = { authorization: `Bearer ${adminToken}` };
+  for (const [method, path, named] of [
+    ['GET', '/v1/endpoints/%E0%A4%A', 'percent-encoding'],
+    ['GET', '/v1/rollout?version=abc', 'version'],
+    ['POST', '/v1/apply?expectVersion=1.5', 'expectVersion'],
+    ['POST', '/v1/rollback?version=-1', 'version'],
+  ] as const) {
+    const res = await fetch(`${server.url}${path}`, { method, headers: admin, body: method === 'POST' ? yaml : undefined });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(res.status, 400, `${method} ${path}: ${body.error.message}`);
+    assert.equal(body.error.code, 'bad_request');
+    assert.match(body.error.message, new RegExp(named));
+  }
+  assert.equal((await readLive(store)).record!.version, result.version, 'nothing was applied or rolled back');
 
   const waited = await meshgate(['status', '--registry', server.url, '--wait', String(result.version), '--timeout', '20']);
   assert.equal(waited.code, 0, waited.stderr);
