@@ -17,6 +17,9 @@ export function forwardableHeaders(incoming: IncomingHttpHeaders): Record<string
   }
   // RFC 9110 §7.6.1: TE "trailers" is the one hop-by-hop value a proxy may pass (gRPC needs it).
   if (typeof incoming.te === 'string' && incoming.te.toLowerCase().includes('trailers')) out.te = 'trailers';
+  // RFC 9113 §8.3.1: an HTTP/2 request forwarded as HTTP/1.1 gets a Host copied from :authority.
+  const authority = incoming[':authority'];
+  if (out.host === undefined && typeof authority === 'string') out.host = authority;
   return out;
 }
 

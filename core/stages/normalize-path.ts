@@ -22,7 +22,13 @@ export const normalizePath: StageDef<NormalizeDeps> = {
         x.path = n.path;
         x.upstreamPath = n.path;
         x.query = n.query;
-        const authority = (x.req.headers[':authority'] as string | undefined) ?? x.req.headers.host ?? '';
+        const h2Authority = x.req.headers[':authority'] as string | undefined;
+        const host = x.req.headers.host;
+        // RFC 9113 §8.3.1: a Host naming another entity than :authority makes the request malformed; routing on
+        // one while the app reads the other would let a client pick the app's virtual host past the route.
+        if (h2Authority !== undefined && host !== undefined && h2Authority.toLowerCase() !== host.toLowerCase())
+          return new MeshError('bad_request', 'The Host header differs from :authority.');
+        const authority = h2Authority ?? host ?? '';
         const m = HOST.exec(authority);
         if (!m) return new MeshError('bad_request', 'Invalid Host header.');
         x.host = m[1].toLowerCase();

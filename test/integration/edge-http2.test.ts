@@ -1,9 +1,9 @@
 // HTTP/2 at the edge, on the TLS port (ALPN h2) and the plain port (h2c prior knowledge). A request body reaches
-// the app whole with or without Content-Length (HTTP/2 needs neither it nor chunking). Connections are bounded like
-// HTTP/1.1 ones: a client that sends the preface and then nothing is dropped at the head timeout, a session with no
-// stream open gets GOAWAY at the idle timeout, and a stream that stays open longer keeps its session. CONNECT,
-// which the edge never tunnels, is a JSON 400 on its stream and reaches no app. Abuse (rapid reset,
-// CONTINUATION floods) is in edge-http2-flood.test.ts.
+// the app whole with or without Content-Length (HTTP/2 needs neither it nor chunking), and :authority reaches it as
+// Host (a Host naming another entity is refused). Connections are bounded like HTTP/1.1 ones: a client that sends
+// the preface and then nothing is dropped at the head timeout, a session with no stream open gets GOAWAY at the
+// idle timeout, and a stream that stays open longer keeps its session. CONNECT, which the edge never tunnels, is a
+// JSON 400 on its stream and reaches no app. Abuse (rapid reset, CONTINUATION floods) is in edge-http2-flood.test.ts.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -80,6 +80,26 @@ test('a request body reaches the app whole, streamed without Content-Length or d
         assert.equal(got.body, body, `${port.name}, declared ${declared}: the app got the whole body`);
         assert.equal(got.complete, true);
       }
+    } finally {
+      session.destroy();
+    }
+  }
+});
+
+test(':authority reaches an HTTP/1.1 app as Host; a Host that differs from :authority is a 400 and reaches no app', async () => {
+  for (const port of ports) {
+    const session = http2.connect(port.url, port.connect);
+    try {
+      const ok = await exchange(session, { ':path': '/public/authority', ':authority': 'shop.example:8443' });
+      assert.equal(ok.status, 200, `${port.name}: ${ok.body}`);
+      assert.equal(mesh.apps.pub.received.at(-1)!.headers.host, 'shop.example:8443', `${port.name}: Host copied from :authority (RFC 9113 §8.3.1)`);
+      const same = await exchange(session, { ':path': '/public/same', ':authority': 'shop.example', host: 'SHOP.example' });
+      assert.equal(same.status, 200, `${port.name}: the same entity in both is fine`);
+      const before = mesh.apps.pub.received.length;
+      const split = await exchange(session, { ':path': '/public/split', ':authority': 'shop.example', host: 'admin.internal' });
+      assert.equal(split.status, 400, `${port.name}: ${split.body}`);
+      assert.match(JSON.parse(split.body).error.message, /Host header differs from :authority/);
+      assert.equal(mesh.apps.pub.received.length, before, `${port.name}: nothing forwarded`);
     } finally {
       session.destroy();
     }
