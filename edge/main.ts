@@ -138,7 +138,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   applyLimits(server, limits);
   answerClientErrors(server, log);
   const tunnels = new Tunnels();
-  server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels }));
+  server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels, serve: plainHandler }));
   // The plain port also takes cleartext HTTP/2 with prior knowledge (gRPC clients inside the network), with the
   // TLS port's HTTP/2 limits and flood guard; the first bytes of a connection decide.
   const plain = new DualProtocolServer(server, skipResetStreams(plainHandler), limits, HTTP2_LIMITS);
@@ -175,7 +175,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     Object.assign(tlsServer, { headersTimeout: h1.headersTimeout, requestTimeout: h1.requestTimeout, keepAliveTimeout: h1.keepAliveTimeout });
     guardHttp2('edge', tlsServer, o.http2);
     tlsConnections = new SecureConnections(tlsServer, limits);
-    tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels }));
+    tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels, serve: handler }));
     certificates.attach(tlsServer);
     await certificates.watchStore(o.store);
     const certs = certificates;

@@ -164,7 +164,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   answerClientErrors(inbound.http1, log);
   // WebSocket upgrades on `websocket: true` routes: auth and the rest of the inbound chain run, then a tunnel to the app.
   const tunnels = new Tunnels();
-  inbound.http1.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app, tunnels }));
+  inbound.http1.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app, tunnels, serve: inboundHandler }));
   answerClientErrors(outbound.http1, log);
   const inboundPort = await listen(inbound.listener, o.inboundPort, host);
   const outboundPort = await listen(outbound.listener, o.outboundPort, host);

@@ -59,6 +59,8 @@ export interface UpgradeOptions<D> {
   connectTimeoutMs?: number;
   /** Where open tunnels are kept for the node's graceful close. */
   tunnels?: Tunnels;
+  /** The listener's request handler: serves a request whose Upgrade is not websocket as a plain request. */
+  serve?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -84,6 +86,9 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
   };
 
   return (req, socket, head) => {
+    const upgrade = String(req.headers.upgrade ?? '');
+    const bodyless = req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
+    if (o.serve && upgrade.toLowerCase() !== 'websocket' && bodyless) return serveWithoutUpgrade(req, socket, o.serve, o.tunnels);
     const x = new Exchange(req, new ServerResponse(req), o.engine.tier);
     socket.on('error', () => socket.destroy());
     o.tunnels?.add(socket);
@@ -104,7 +109,6 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
       }
     };
     socket.once('close', finish);
-    const upgrade = String(req.headers.upgrade ?? '');
     void (async () => {
       if (upgrade.toLowerCase() !== 'websocket' || req.method !== 'GET')
         return refuse(x, socket, new MeshError('bad_request', 'Only WebSocket upgrades (GET, Upgrade: websocket) are accepted.'));
@@ -142,4 +146,20 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
       refuse(x, socket, new MeshError('internal'));
     });
   };
+}
+
+/**
+ * RFC 9110 §7.8: a server may ignore Upgrade. `curl --http2` on an http:// URL asks for h2c that way (RFC 9113 drops
+ * it), and a client may name any protocol; such a request is answered as the HTTP/1.1 request it also is, through
+ * the listener's own handler (chain, logs, metrics). Node has already handed the socket over (the server has an
+ * 'upgrade' listener for WebSocket) and no longer parses it, so that one response closes the connection.
+ */
+function serveWithoutUpgrade(req: IncomingMessage, socket: Duplex, serve: (req: IncomingMessage, res: ServerResponse) => void, tunnels?: Tunnels): void {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as net.Socket);
+  socket.on('error', () => socket.destroy());
+  res.once('finish', () => socket.end());
+  tunnels?.add(socket); // a graceful close waits for it like for a tunnel, then cuts it
+  serve(req, res);
 }

@@ -1,6 +1,6 @@
 // WebSocket pass-through edge → sidecar → app: the upgrade is admitted only on `websocket: true` routes, the
 // sidecar runs auth at upgrade (401 without a token), the normalized path is what the app sees, and messages
-// echo both ways over the tunnel.
+// echo both ways over the tunnel. Another Upgrade (h2c from `curl --http2`) is ignored and answered in HTTP/1.1.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -54,10 +54,30 @@ test('an upgrade on a route without websocket: true is refused at the edge', asy
   const token = await mesh.token();
   const before = mesh.apps.chat.received.length;
   await assert.rejects(open('/plain/x', { authorization: `Bearer ${token}` }), (err: { status?: number }) => err.status === 400);
-  const other = await rawExchange(
-    mesh.edge.httpPort,
-    'GET /chat/room HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
-  );
-  assert.equal(other.status, 400, 'only WebSocket upgrades are tunnelled');
   assert.equal(mesh.apps.chat.received.length, before);
+});
+
+// What `curl --http2 http://…` sends: the edge ignores the h2c upgrade (RFC 9110 §7.8) and answers in HTTP/1.1.
+const H2C = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n';
+
+test('an Upgrade other than websocket is ignored: the request is answered in HTTP/1.1 through the chain, then the connection closes', async () => {
+  const token = await mesh.token();
+  const before = mesh.apps.chat.received.length;
+  const served = await rawExchange(mesh.edge.httpPort, `GET /plain/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${token}\r\n${H2C}\r\n`);
+  assert.equal(served.status, 200, served.text);
+  assert.equal(served.closed, true, 'the connection closes after the one response');
+  assert.match(served.text, /\r\nconnection: close\r\n/i);
+  const got = mesh.apps.chat.received.at(-1)!;
+  assert.equal(mesh.apps.chat.received.length, before + 1);
+  assert.equal(got.url, '/plain/x');
+  assert.equal(got.headers.upgrade, undefined, 'no Upgrade reaches the app');
+  assert.equal(got.headers['http2-settings'], undefined, 'nor the Connection-listed HTTP2-Settings');
+  // The chain ran: without a token the sidecar answers 401 and the app sees nothing; nothing is tunnelled.
+  const refused = await rawExchange(mesh.edge.httpPort, `GET /chat/room HTTP/1.1\r\nHost: a\r\n${H2C}\r\n`);
+  assert.equal(refused.status, 401, refused.text);
+  assert.equal(mesh.apps.chat.received.length, before + 1);
+  // With a body the socket's remaining bytes are no longer parsed: refused rather than guessed.
+  const withBody = await rawExchange(mesh.edge.httpPort, `POST /plain/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${token}\r\nContent-Length: 2\r\n${H2C}\r\nhi`);
+  assert.equal(withBody.status, 400, withBody.text);
+  assert.equal(mesh.apps.chat.received.length, before + 1);
 });
