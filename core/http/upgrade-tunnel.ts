@@ -11,6 +11,7 @@ import type { SnapshotHolder } from '../config/snapshot.js';
 import type { Logger } from '../telemetry/log.js';
 import { Engine, runChain } from '../pipeline/engine.js';
 import { Exchange } from '../pipeline/exchange.js';
+import { bodyKind } from './request-body.js';
 import { rawErrorResponse } from './serve.js';
 
 /**
@@ -87,8 +88,7 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
 
   return (req, socket, head) => {
     const upgrade = String(req.headers.upgrade ?? '');
-    const bodyless = req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
-    if (o.serve && upgrade.toLowerCase() !== 'websocket' && bodyless) return serveWithoutUpgrade(req, socket, o.serve, o.tunnels);
+    if (o.serve && upgrade.toLowerCase() !== 'websocket' && bodyKind(req) === 'none') return serveWithoutUpgrade(req, socket, o.serve, o.tunnels);
     const x = new Exchange(req, new ServerResponse(req), o.engine.tier);
     socket.on('error', () => socket.destroy());
     o.tunnels?.add(socket);

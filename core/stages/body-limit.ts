@@ -5,6 +5,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { MeshError } from '../errors.js';
 import type { StageDef } from '../pipeline/stage.js';
+import { bodyKind } from '../http/request-body.js';
 import { streamedBodies } from '../upstream/pool.js';
 
 class ByteLimit extends Transform {
@@ -36,9 +37,8 @@ export const bodyLimit: StageDef<unknown> = {
         const req = x.req;
         const declared = req.headers['content-length'];
         if (declared !== undefined) return Number(declared) > limit ? tooLarge : undefined;
-        // HTTP/1.1 without Content-Length has a body only when chunked; HTTP/2 may stream DATA without either.
-        if (req.httpVersionMajor === 1 && req.headers['transfer-encoding'] === undefined) return undefined;
-        if (req.readableEnded) return undefined;
+        // No Content-Length: a chunked HTTP/1.1 body, or HTTP/2 DATA without either, is counted as it streams.
+        if (bodyKind(req) === 'none' || req.readableEnded) return undefined;
         const counted = new ByteLimit(limit, tooLarge);
         req.pipe(counted);
         counted.once('error', () => {

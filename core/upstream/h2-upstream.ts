@@ -9,7 +9,8 @@ import { HOP_BY_HOP } from '../http/hop-headers.js';
 import { grpcStatusFields, isGrpcContentType } from '../http/grpc-status.js';
 import { grpcTimeout } from '../http/grpc-timeout.js';
 import type { H2Sessions } from './h2-sessions.js';
-import { bodyKind, bufferedBodies, streamedBodies } from './pool.js';
+import { bodyKind } from '../http/request-body.js';
+import { bufferedBodies, streamedBodies } from './pool.js';
 import { UpstreamFailure, upstreamError, type BodySink, type Upstream, type UpstreamBody, type UpstreamResponse } from './upstream.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
@@ -55,7 +56,7 @@ function requestBody(x: Exchange): Readable | Buffer | null {
   if (wrapped) return wrapped;
   const req = x.req;
   if (req.readableEnded) return null;
-  return bodyKind(x) === 'none' ? null : req;
+  return bodyKind(x.req) === 'none' ? null : req;
 }
 
 export function h2Upstream(sessions: H2Sessions): Upstream {

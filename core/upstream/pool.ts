@@ -1,8 +1,8 @@
 // undici connection pools, one per upstream origin, kept alive across requests and config reloads.
 import { Pool } from 'undici';
-import type { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Exchange } from '../pipeline/exchange.js';
+import { bodyKind } from '../http/request-body.js';
 import { parseDuration } from '../config/duration.js';
 import type { ServiceConfig } from '../config/schema.js';
 import { DispatchedResponse } from './dispatched-response.js';
@@ -63,24 +63,10 @@ export const bufferedBodies = new WeakMap<Exchange, Buffer>();
 /** Request bodies a stage wrapped to watch while streaming (the edge's byte-counting body limit). */
 export const streamedBodies = new WeakMap<Exchange, Readable>();
 
-/**
- * Whether the client's request carries a body: `sized` (Content-Length), `streamed` (chunked, or HTTP/2 DATA
- * without Content-Length) or `none` (RFC 9112 §6.3; RFC 9113 §8.1: an HTTP/2 request has a body unless its
- * HEADERS frame ended the stream). A streamed body is forwarded as it arrives and never replayed.
- */
-export function bodyKind(x: Exchange): 'none' | 'sized' | 'streamed' {
-  const req = x.req;
-  const h = req.headers;
-  if (h['transfer-encoding'] !== undefined) return 'streamed';
-  if (h['content-length'] !== undefined) return h['content-length'] === '0' ? 'none' : 'sized';
-  if (req.httpVersionMajor === 2) return (req as unknown as Http2ServerRequest).stream.endAfterHeaders ? 'none' : 'streamed';
-  return 'none';
-}
-
 function requestBody(x: Exchange): Readable | Buffer | null {
   const buffered = bufferedBodies.get(x) ?? streamedBodies.get(x);
   if (buffered) return buffered;
-  return bodyKind(x) === 'none' ? null : x.req;
+  return bodyKind(x.req) === 'none' ? null : x.req;
 }
 
 /**

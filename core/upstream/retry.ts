@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetryPolicy } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
 import type { Exchange } from '../pipeline/exchange.js';
-import { bodyKind, bufferedBodies, streamedBodies } from './pool.js';
+import { bodyKind } from '../http/request-body.js';
+import { bufferedBodies, streamedBodies } from './pool.js';
 import type { RetryBudgets } from './retry-budget.js';
 import { UpstreamFailure, discard, isGatewayError, isIdempotent, type Layer, type UpstreamResponse } from './upstream.js';
 
@@ -76,7 +77,7 @@ function retriableError(plan: Plan, err: unknown, idempotent: boolean): boolean 
 /** Read a small body into memory so it can be sent again; false when it cannot be replayed. */
 async function replayable(x: Exchange, limit: number): Promise<boolean> {
   if (streamedBodies.has(x)) return false; // a stage streams it (counted): never replayed
-  const kind = bodyKind(x);
+  const kind = bodyKind(x.req);
   if (kind === 'none') return true;
   if (kind === 'streamed') return false; // a streamed body is never replayed
   const length = Number(x.req.headers['content-length']);

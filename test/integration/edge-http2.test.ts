@@ -49,78 +49,75 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `check` on a fresh HTTP/2 session to each port (TLS, then h2c); the session is destroyed after. */
+async function onEachPort(check: (session: http2.ClientHttp2Session, port: (typeof ports)[number]) => Promise<void>): Promise<void> {
+  for (const port of ports) {
+    const session = http2.connect(port.url, port.connect);
+    try {
+      await check(session, port);
+    } finally {
+      session.destroy();
+    }
+  }
+}
+
 /** One request on `session`: status and body once the response ended. */
 async function exchange(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: () => Promise<string>): Promise<{ status: number; body: string }> {
   const req = session.request(headers, { endStream: !body });
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   const ended = once(req, 'end');
-  const [[response]] = (await Promise.all([once(req, 'response'), body?.().then((b) => req.end(b))])) as [[http2.IncomingHttpHeaders]];
+  const [[response]] = (await Promise.all([once(req, 'response'), body?.().then((b) => req.end(b))])) as [[http2.IncomingHttpHeaders], unknown];
   await ended;
   return { status: Number(response[':status']), body: Buffer.concat(chunks).toString() };
 }
 
 test('a request body reaches the app whole, streamed without Content-Length or declared with it', async () => {
-  for (const port of ports) {
-    const session = http2.connect(port.url, port.connect);
-    try {
-      for (const declared of [false, true]) {
-        const body = `${port.name} ${declared ? 'declared' : 'streamed'} body`;
-        const headers = { ':method': 'POST', ':path': '/public/upload', ...(declared && { 'content-length': Buffer.byteLength(body) }) };
-        const req = session.request(headers, { endStream: false });
-        const ended = once(req, 'end');
-        req.resume();
-        // Two DATA frames apart in time: the edge forwards what arrives, it does not wait for a length.
-        req.write(body.slice(0, 5));
-        await delay(50);
-        req.end(body.slice(5));
-        const [[response]] = (await Promise.all([once(req, 'response'), ended])) as [[http2.IncomingHttpHeaders]];
-        assert.equal(response[':status'], 200, `${port.name}, declared ${declared}`);
-        const got = mesh.apps.pub.received.at(-1)!;
-        assert.equal(got.body, body, `${port.name}, declared ${declared}: the app got the whole body`);
-        assert.equal(got.complete, true);
-      }
-    } finally {
-      session.destroy();
+  await onEachPort(async (session, port) => {
+    for (const declared of [false, true]) {
+      const body = `${port.name} ${declared ? 'declared' : 'streamed'} body`;
+      const headers = { ':method': 'POST', ':path': '/public/upload', ...(declared && { 'content-length': Buffer.byteLength(body) }) };
+      const req = session.request(headers, { endStream: false });
+      const ended = once(req, 'end');
+      req.resume();
+      // Two DATA frames apart in time: the edge forwards what arrives, it does not wait for a length.
+      req.write(body.slice(0, 5));
+      await delay(50);
+      req.end(body.slice(5));
+      const [[response]] = (await Promise.all([once(req, 'response'), ended])) as [[http2.IncomingHttpHeaders], unknown];
+      assert.equal(response[':status'], 200, `${port.name}, declared ${declared}`);
+      const got = mesh.apps.pub.received.at(-1)!;
+      assert.equal(got.body, body, `${port.name}, declared ${declared}: the app got the whole body`);
+      assert.equal(got.complete, true);
     }
-  }
+  });
 });
 
 test(':authority reaches an HTTP/1.1 app as Host; a Host that differs from :authority is a 400 and reaches no app', async () => {
-  for (const port of ports) {
-    const session = http2.connect(port.url, port.connect);
-    try {
-      const ok = await exchange(session, { ':path': '/public/authority', ':authority': 'shop.example:8443' });
-      assert.equal(ok.status, 200, `${port.name}: ${ok.body}`);
-      assert.equal(mesh.apps.pub.received.at(-1)!.headers.host, 'shop.example:8443', `${port.name}: Host copied from :authority (RFC 9113 §8.3.1)`);
-      const same = await exchange(session, { ':path': '/public/same', ':authority': 'shop.example', host: 'SHOP.example' });
-      assert.equal(same.status, 200, `${port.name}: the same entity in both is fine`);
-      const before = mesh.apps.pub.received.length;
-      const split = await exchange(session, { ':path': '/public/split', ':authority': 'shop.example', host: 'admin.internal' });
-      assert.equal(split.status, 400, `${port.name}: ${split.body}`);
-      assert.match(JSON.parse(split.body).error.message, /Host header differs from :authority/);
-      assert.equal(mesh.apps.pub.received.length, before, `${port.name}: nothing forwarded`);
-    } finally {
-      session.destroy();
-    }
-  }
+  await onEachPort(async (session, port) => {
+    const ok = await exchange(session, { ':path': '/public/authority', ':authority': 'shop.example:8443' });
+    assert.equal(ok.status, 200, `${port.name}: ${ok.body}`);
+    assert.equal(mesh.apps.pub.received.at(-1)!.headers.host, 'shop.example:8443', `${port.name}: Host copied from :authority (RFC 9113 §8.3.1)`);
+    const same = await exchange(session, { ':path': '/public/same', ':authority': 'shop.example', host: 'SHOP.example' });
+    assert.equal(same.status, 200, `${port.name}: the same entity in both is fine`);
+    const before = mesh.apps.pub.received.length;
+    const split = await exchange(session, { ':path': '/public/split', ':authority': 'shop.example', host: 'admin.internal' });
+    assert.equal(split.status, 400, `${port.name}: ${split.body}`);
+    assert.match(JSON.parse(split.body).error.message, /Host header differs from :authority/);
+    assert.equal(mesh.apps.pub.received.length, before, `${port.name}: nothing forwarded`);
+  });
 });
 
 test('CONNECT over HTTP/2 is a JSON 400 on its stream, on both ports, and reaches no app', async () => {
-  for (const port of ports) {
-    const session = http2.connect(port.url, port.connect);
-    try {
-      const before = mesh.apps.pub.received.length;
-      const answer = await exchange(session, { ':method': 'CONNECT', ':authority': 'internal:80' });
-      assert.equal(answer.status, 400, `${port.name}: ${answer.body}`);
-      assert.equal(JSON.parse(answer.body).error.code, 'bad_request', port.name);
-      assert.equal(mesh.apps.pub.received.length, before, `${port.name}: nothing forwarded`);
-      // The session stays usable: the refusal is the stream's, not the connection's.
-      assert.equal((await exchange(session, { ':path': '/public/after-connect' })).status, 200, port.name);
-    } finally {
-      session.destroy();
-    }
-  }
+  await onEachPort(async (session, port) => {
+    const before = mesh.apps.pub.received.length;
+    const answer = await exchange(session, { ':method': 'CONNECT', ':authority': 'internal:80' });
+    assert.equal(answer.status, 400, `${port.name}: ${answer.body}`);
+    assert.equal(JSON.parse(answer.body).error.code, 'bad_request', port.name);
+    assert.equal(mesh.apps.pub.received.length, before, `${port.name}: nothing forwarded`);
+    // The session stays usable: the refusal is the stream's, not the connection's.
+    assert.equal((await exchange(session, { ':path': '/public/after-connect' })).status, 200, port.name);
+  });
 });
 
 test('a client that sends the HTTP/2 preface and then nothing is dropped at the head timeout', async () => {
@@ -134,24 +131,19 @@ test('a client that sends the HTTP/2 preface and then nothing is dropped at the 
 });
 
 test('an HTTP/2 session with no stream open gets GOAWAY at the idle timeout; an open stream keeps it', async () => {
-  for (const port of ports) {
-    const session = http2.connect(port.url, port.connect);
+  await onEachPort(async (session, port) => {
     const goaway = once(session, 'goaway');
     let goneAt = Infinity;
     void goaway.then(() => (goneAt = performance.now()));
-    try {
-      // A request body that keeps its stream open for twice the idle timeout: the session is not idle meanwhile.
-      const slow = await exchange(session, { ':method': 'POST', ':path': '/public/slow' }, () => delay(2 * IDLE_TIMEOUT_MS).then(() => 'late body'));
-      assert.equal(slow.status, 200, `${port.name}: ${slow.body}`);
-      assert.equal(goneAt, Infinity, `${port.name}: no GOAWAY while a stream was open`);
-      assert.equal(mesh.apps.pub.received.at(-1)?.body, 'late body', port.name);
-      const lastStream = performance.now();
-      const [code] = (await Promise.race([goaway, delay(5_000).then(() => [undefined])])) as [number | undefined];
-      assert.equal(code, http2.constants.NGHTTP2_NO_ERROR, `${port.name}: a graceful GOAWAY once idle`);
-      assert.ok(goneAt - lastStream >= IDLE_TIMEOUT_MS - 50, `${port.name}: not before the idle timeout (${(goneAt - lastStream).toFixed(0)} ms)`);
-      await once(session, 'close');
-    } finally {
-      session.destroy();
-    }
-  }
+    // A request body that keeps its stream open for twice the idle timeout: the session is not idle meanwhile.
+    const slow = await exchange(session, { ':method': 'POST', ':path': '/public/slow' }, () => delay(2 * IDLE_TIMEOUT_MS).then(() => 'late body'));
+    assert.equal(slow.status, 200, `${port.name}: ${slow.body}`);
+    assert.equal(goneAt, Infinity, `${port.name}: no GOAWAY while a stream was open`);
+    assert.equal(mesh.apps.pub.received.at(-1)?.body, 'late body', port.name);
+    const lastStream = performance.now();
+    const [code] = (await Promise.race([goaway, delay(5_000).then(() => [undefined])])) as [number | undefined];
+    assert.equal(code, http2.constants.NGHTTP2_NO_ERROR, `${port.name}: a graceful GOAWAY once idle`);
+    assert.ok(goneAt - lastStream >= IDLE_TIMEOUT_MS - 50, `${port.name}: not before the idle timeout (${(goneAt - lastStream).toFixed(0)} ms)`);
+    await once(session, 'close');
+  });
 });

@@ -191,7 +191,7 @@ test('the registry service serves snapshot, nodes, endpoints and rollout, and gu
     ['POST', '/v1/apply?expectVersion=1.5', 'expectVersion'],
     ['POST', '/v1/rollback?version=-1', 'version'],
   ] as const) {
-    const res = await fetch(`${server.url}${path}`, { method, headers: admin, body: method === 'POST' ? yaml : undefined });
+    const res: Response = await fetch(`${server.url}${path}`, { method, headers: admin, body: method === 'POST' ? yaml : undefined });
     const body = (await res.json()) as { error: { code: string; message: string } };
     assert.equal(res.status, 400, `${method} ${path}: ${body.error.message}`);
     assert.equal(body.error.code, 'bad_request');
