@@ -176,18 +176,19 @@ function sortTable(table: HostTable): void {
 function lookup(table: HostTable, path: string, method: string, headers: RequestHeaders): RouteMatch | undefined {
   const exact = firstMatching(table.exact.get(path), method, headers);
   if (exact) return { route: exact.route, template: exact.template, prefix: exact.prefix };
-  // Walk the segments once, remembering each node; the deepest (longest prefix) wins.
+  // Walk the segments once, remembering each node; the deepest (longest prefix) wins. An empty segment counts
+  // (Gateway API matches element by element): "//public/x" is not under "/public", because that is the path the
+  // app receives, and an app that reads it as a URL sees host "public" and path "/x". Only a trailing "/" is no
+  // segment of its own ("/public/" is under "/public").
   const visited: TrieNode[] = [table.prefixes];
   let node = table.prefixes;
   let start = 1;
-  while (start <= path.length) {
+  while (start < path.length) {
     let end = path.indexOf('/', start);
     if (end === -1) end = path.length;
-    if (end > start) {
-      const child = node.children.get(path.slice(start, end));
-      if (!child) break;
-      visited.push((node = child));
-    }
+    const child = end > start ? node.children.get(path.slice(start, end)) : undefined;
+    if (!child) break;
+    visited.push((node = child));
     start = end + 1;
   }
   for (let i = visited.length - 1; i >= 0; i--) {

@@ -45,10 +45,12 @@ function pointerSegments(pointer: string): string[] {
 }
 
 /** "Expected union value" says nothing; name the allowed values when the union is of literals. */
-function friendlyMessage(schema: { anyOf?: { const?: unknown }[] }, message: string): string {
+function friendlyMessage(schema: { anyOf?: { const?: unknown }[]; pattern?: string; description?: string }, message: string): string {
   const options = schema.anyOf?.map((s) => s.const).filter((c) => c !== undefined);
   if (options && options.length && options.length === schema.anyOf!.length) return `must be one of: ${options.join(', ')}`;
-  return message.replace(/^Expected /, 'expected ');
+  const text = message.replace(/^Expected /, 'expected ');
+  // A pattern alone tells a reader little; the schema's description says what it stands for.
+  return schema.pattern && schema.description ? `${text} (${schema.description})` : text;
 }
 
 /** Validate a parsed document. Returns the typed config or every error found. */

@@ -20,7 +20,8 @@ const HeaderMatch = Type.Object(
 const PathMatch = Type.Object(
   {
     type: Type.Optional(Type.Union([Type.Literal('PathPrefix'), Type.Literal('Exact')], { default: 'PathPrefix' })),
-    value: Type.String({ pattern: '^/[^?#\\s]*$', description: 'absolute, normalized path' }),
+    // Normalized as requests are (no empty, "." or ".." segments): such a value could never match.
+    value: Type.String({ pattern: '^(/(?!\\.{1,2}(/|$))[^/?#\\s]+)*/?$', description: 'absolute, normalized path: no "//", "." or ".." segments' }),
   },
   { additionalProperties: false },
 );

@@ -64,7 +64,11 @@ const VECTORS: [string, Outcome, Outcome][] = [
   ['/public/%252e%252e/echo', { status: 200, app: 'pub', path: '/public/%252e%252e/echo' }, { status: 200, app: 'pub', path: '/public/%252e%252e/echo' }],
   ['/public/%c0%ae%c0%ae/echo', { status: 200, app: 'pub', path: '/public/%C0%AE%C0%AE/echo' }, { status: 200, app: 'pub', path: '/public/%C0%AE%C0%AE/echo' }],
   ['/public/..;/echo', { status: 200, app: 'pub', path: '/public/..;/echo' }, { status: 200, app: 'pub', path: '/public/..;/echo' }],
-  ['//echo', { status: 401, app: '', path: '' }, { status: 401, app: '', path: '' }],
+  // An empty segment is a segment: "//echo" and "//public/x" are under no route (the app would read "//public/x"
+  // as host "public", path "/x"); merged, they are "/echo" and "/public/x".
+  ['//echo', { status: 404, app: '', path: '' }, { status: 401, app: '', path: '' }],
+  ['//public/x', { status: 404, app: '', path: '' }, { status: 200, app: 'pub', path: '/public/x' }],
+  ['/public//x', { status: 200, app: 'pub', path: '/public//x' }, { status: 200, app: 'pub', path: '/public/x' }],
   ['/public//../echo', { status: 200, app: 'pub', path: '/public/echo' }, { status: 401, app: '', path: '' }],
   ['/%70ublic/x', { status: 200, app: 'pub', path: '/public/x' }, { status: 200, app: 'pub', path: '/public/x' }],
   ['/public/%00/../../echo', { status: 400, app: '', path: '' }, { status: 400, app: '', path: '' }],

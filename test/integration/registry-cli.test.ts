@@ -83,7 +83,7 @@ test('validate prints every error as file:line: field.path: message and exits 2;
   ]);
   assert.equal(invalid.code, 2);
   const lines = invalid.stderr.trim().split('\n');
-  assert.ok(lines.includes(`${bad}:3: services[0].name: expected string to match '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'`), invalid.stderr);
+  assert.ok(lines.includes(`${bad}:3: services[0].name: expected string to match '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' (DNS-label style name)`), invalid.stderr);
   assert.ok(lines.some((l) => l.startsWith(`${bad}:6: routes[0].matches[0].path.type: must be one of: `)), invalid.stderr);
   assert.equal(invalid.stdout, '');
 

@@ -47,3 +47,15 @@ test('no match is undefined', () => {
   const t = table([r('only', { path: { type: 'Exact', value: '/x' } })]);
   assert.equal(t.match('h', '/y', 'GET', {}), undefined);
 });
+
+test('an empty segment is a segment: "//public/x" is not under "/public", but "/public/" and "/public//x" are', () => {
+  const t = table([r('root', { path: { type: 'PathPrefix', value: '/' } }), r('public', { path: { type: 'PathPrefix', value: '/public' } })]);
+  // The app receives "//public/x"; read as a URL that is host "public", path "/x", not a path under /public.
+  assert.equal(t.match('h', '//public/x', 'GET', {})?.route.name, 'root');
+  assert.equal(t.match('h', '//public', 'GET', {})?.route.name, 'root');
+  assert.equal(t.match('h', '/public/', 'GET', {})?.route.name, 'public');
+  assert.equal(t.match('h', '/public//x', 'GET', {})?.route.name, 'public');
+  const only = table([r('public', { path: { type: 'PathPrefix', value: '/public' } })]);
+  assert.equal(only.match('h', '//public/x', 'GET', {}), undefined);
+  assert.equal(only.match('h', '/', 'GET', {}), undefined);
+});
