@@ -5,7 +5,7 @@ import { routeMatch } from '../core/stages/route-match.js';
 import { accessLog } from '../core/stages/access-log.js';
 import type { StageDef } from '../core/pipeline/stage.js';
 import { forwardedHeaders } from './stages/forwarded-headers.js';
-import { requestFraming } from './stages/request-framing.js';
+import { requestFraming } from '../core/stages/request-framing.js';
 import { bodyLimit } from '../core/stages/body-limit.js';
 import { forwardToService } from '../core/stages/forward-to-service.js';
 import type { EdgeDeps } from './deps.js';

@@ -4,7 +4,7 @@ import type { TraceDeps } from '../core/stages/trace-context.js';
 import type { RouteDeps } from '../core/stages/route-match.js';
 import type { AccessLogDeps } from '../core/stages/access-log.js';
 import type { ForwardedDeps } from './stages/forwarded-headers.js';
-import type { FramingDeps } from './stages/request-framing.js';
+import type { FramingDeps } from '../core/stages/request-framing.js';
 import type { Upstream } from '../core/upstream/upstream.js';
 
 export interface EdgeDeps extends NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps, ForwardedDeps, FramingDeps {

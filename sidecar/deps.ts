@@ -1,4 +1,5 @@
 // What the sidecar's stages get at build time: one object per listener, built in sidecar/main.ts.
+import type { FramingDeps } from '../core/stages/request-framing.js';
 import type { NormalizeDeps } from '../core/stages/normalize-path.js';
 import type { TraceDeps } from '../core/stages/trace-context.js';
 import type { RouteDeps } from '../core/stages/route-match.js';
@@ -8,11 +9,11 @@ import type { Upstream } from '../core/upstream/upstream.js';
 import type { LocalAppDeps } from './stages/forward-local-app.js';
 import type { QuotaDeps } from '../core/quota/quota-runtime.js';
 
-export interface InboundDeps extends NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps, LocalAppDeps, SidecarAuthDeps, QuotaDeps {
+export interface InboundDeps extends FramingDeps, NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps, LocalAppDeps, SidecarAuthDeps, QuotaDeps {
   tier: string;
 }
 
-export interface OutboundDeps extends NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps {
+export interface OutboundDeps extends FramingDeps, NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps {
   tier: string;
   /** The layered upstream to other services' sidecars. */
   upstream: Upstream;

@@ -1,5 +1,6 @@
 // The sidecar inbound chain: everything a request must pass before it reaches the local app.
 // Phases fix the order (auth can never follow a transform); this list orders stages within a phase.
+import { requestFraming } from '../core/stages/request-framing.js';
 import { normalizePath } from '../core/stages/normalize-path.js';
 import { traceContext } from '../core/stages/trace-context.js';
 import { routeMatch } from '../core/stages/route-match.js';
@@ -17,6 +18,7 @@ import { responseTransform } from './stages/response-transform.js';
 import type { InboundDeps } from './deps.js';
 
 export const INBOUND_CHAIN: StageDef<InboundDeps>[] = [
+  requestFraming, // one Host (a JSON 400 without one), no TE on HTTP/1.0: a direct east-west caller may not pass the edge
   normalizePath, // the edge normalized already; a direct east-west caller may not have
   clientIp, // the client IP the edge vouched for, for quota keys and logs
   traceContext, // continue the caller's trace; a server span for this hop

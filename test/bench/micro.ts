@@ -34,12 +34,15 @@ export interface MicroResults {
 }
 
 function request(token: string): IncomingMessage {
+  const headers = { host: '127.0.0.1:15006', authorization: `Bearer ${token}`, 'user-agent': 'wrk', accept: '*/*' };
   return {
     url: `${BENCH_PATH}?q=1`,
     method: 'GET',
-    headers: { host: '127.0.0.1:15006', authorization: `Bearer ${token}`, 'user-agent': 'wrk', accept: '*/*' },
+    headers,
+    rawHeaders: Object.entries(headers).flat(),
     socket: { remoteAddress: '127.0.0.1' },
     httpVersionMajor: 1,
+    httpVersionMinor: 1,
   } as unknown as IncomingMessage;
 }
 

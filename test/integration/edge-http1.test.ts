@@ -1,5 +1,5 @@
 // Edge HTTP/1.1 safety on raw sockets: every smuggling and framing vector is refused with 400 (431 for size)
-// and the connection closed, and no app behind the edge received anything; hop-by-hop and mesh-only headers
+// and the connection closed, by the edge and by both sidecar listeners, and no app received anything; hop-by-hop and mesh-only headers
 // never reach the app; maxBodySize gives 413 on a declared length and while a chunked body streams; a slow
 // client is timed out; a connection is closed after its request allowance.
 import { test, after, before } from 'node:test';
@@ -59,17 +59,34 @@ const VECTORS: Record<string, string> = {
   CONNECT: `CONNECT internal:80 HTTP/1.1\r\nHost: internal:80\r\n\r\n${SMUGGLE}`,
 };
 
+// The sidecars' listeners get the same checks: an east-west caller reaches them without passing the edge.
+const LISTENERS: [string, () => number][] = [
+  ['edge', () => mesh.edge.httpPort],
+  ['sidecar inbound', () => mesh.sidecars.pub.inboundPort],
+  ['sidecar outbound', () => mesh.sidecars.pub.outboundPort],
+];
+
 for (const [name, bytes] of Object.entries(VECTORS)) {
   test(`framing vector refused and not forwarded: ${name}`, async () => {
-    const before = received();
-    const answer = await rawExchange(mesh.edge.httpPort, bytes);
-    assert.equal(answer.status, 400, answer.text);
-    assert.equal(answer.closed, true, 'the connection is closed after the refusal');
-    assert.match(bodyOf(answer), /"code":"bad_request"/);
-    assert.equal((answer.text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length, 1, `exactly one response: nothing smuggled was answered\n${answer.text}`);
-    assert.equal(received(), before, 'no app received anything');
+    for (const [listener, port] of LISTENERS) {
+      const before = received();
+      const answer = await rawExchange(port(), bytes);
+      assert.equal(answer.status, 400, `${listener}: ${answer.text}`);
+      assert.equal(answer.closed, true, `${listener}: the connection is closed after the refusal`);
+      assert.match(bodyOf(answer), /"code":"bad_request"/, listener);
+      assert.equal((answer.text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length, 1, `${listener}: exactly one response: nothing smuggled was answered\n${answer.text}`);
+      assert.equal(received(), before, `${listener}: no app received anything`);
+    }
   });
 }
+
+test('HTTP/1.0 needs no Host: routed on every listener', async () => {
+  for (const [listener, port] of LISTENERS) {
+    const answer = await rawExchange(port(), 'GET /public/h10 HTTP/1.0\r\n\r\n');
+    assert.equal(answer.status, 200, `${listener}: ${answer.text}`);
+    assert.equal(mesh.apps.pub.received.at(-1)!.url, '/public/h10', listener);
+  }
+});
 
 test('too many header fields: 431 and closed, not forwarded', async () => {
   const before = received();

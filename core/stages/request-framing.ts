@@ -1,16 +1,19 @@
-// accept phase (edge): framing checks llhttp leaves to us (RFC 9112). llhttp in strict mode already refuses
+// accept phase (edge and sidecar listeners): framing checks llhttp leaves to us (RFC 9112). llhttp in strict mode already refuses
 // CL+TE, duplicate or invalid Content-Length, bad header bytes, bare LF and obs-fold (answered 400 + close by
 // core/http/serve.ts); here: no Host or more than one (§3.2), Transfer-Encoding on HTTP/1.0 (§6.1), and an
 // absolute-form target whose authority differs from Host (§3.2.2), so no two hops disagree on the request.
-import { MeshError } from '../../core/errors.js';
-import type { StageDef } from '../../core/pipeline/stage.js';
-import type { Exchange } from '../../core/pipeline/exchange.js';
-import { DEFAULT_LIMITS, refuseConnection } from '../../core/http/serve.js';
+import { MeshError } from '../errors.js';
+import type { StageDef } from '../pipeline/stage.js';
+import type { Exchange } from '../pipeline/exchange.js';
+import { refuseConnection } from '../http/serve.js';
 
 const ABSOLUTE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/;
 
 export interface FramingDeps {
-  /** Header fields per request; more is 431 (the listener lets one extra through to show it). */
+  /**
+   * Header fields per request; more is 431 (the listener lets one extra through to show it). The edge sets it;
+   * a sidecar does not count (the edge adds its own headers to what it let through; node's limit applies).
+   */
   maxHeaderCount?: number;
 }
 
@@ -18,7 +21,7 @@ export const requestFraming: StageDef<FramingDeps> = {
   name: 'request-framing',
   phase: 'accept',
   build({ deps }) {
-    const maxHeaders = deps.maxHeaderCount ?? DEFAULT_LIMITS.maxHeaderCount;
+    const maxHeaders = deps.maxHeaderCount ?? Infinity;
     const refuse = (x: Exchange, message: string) => {
       refuseConnection(x.req.socket);
       return new MeshError('bad_request', message);
