@@ -2,7 +2,7 @@
 // transaction that compares the live record (optimistic concurrency), refusing unflagged removals.
 import { hostname, userInfo } from 'node:os';
 import type { MeshConfig } from '../core/config/schema.js';
-import { ConfigInvalidError } from '../core/config/load.js';
+import { ConfigInvalidError } from '../core/config/validate.js';
 import { compileRecord, configDigest, type SnapshotRecord } from '../core/config/snapshot.js';
 import { CONFIG_KEY } from '../core/config/config-watch.js';
 import type { Store, StorePut } from '../core/store/store.js';

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import type { CompiledSnapshot } from './compile.js';
 import { compileRecord, type SnapshotHolder } from './snapshot.js';
-import { formatError } from './load.js';
+import { formatError } from './validate.js';
 import type { Lease, Store, WatchEvent, Watcher } from '../store/store.js';
 import { client, registry, LATENCY_BUCKETS } from '../telemetry/metrics.js';
 import { logger } from '../telemetry/log.js';

@@ -1,7 +1,7 @@
 // Config snapshots: the record stored at config/current, its content digest, and the one reference nodes swap.
 import { createHash } from 'node:crypto';
 import type { MeshConfig } from './schema.js';
-import { validateConfig, type ConfigError } from './load.js';
+import { validateConfig, type ConfigError } from './validate.js';
 import { compileConfig, type CompiledSnapshot } from './compile.js';
 
 /** What `meshgate apply` writes to `config/current` (and to history). */

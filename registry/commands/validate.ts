@@ -1,7 +1,7 @@
 // `meshgate validate FILE`: every error as file:line: field.path: message (exit 2), or a one-line summary (exit 0).
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { parseConfigText, formatError } from '../../core/config/load.js';
+import { formatError } from '../../core/config/validate.js';
 import { configDigest } from '../../core/config/snapshot.js';
 import type { MeshConfig } from '../../core/config/schema.js';
 import { UsageError } from '../../core/config/usage-error.js';
@@ -14,6 +14,8 @@ export async function readValidConfig(file: string): Promise<MeshConfig | undefi
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  // The YAML reader is loaded here, not at the top: every `meshgate` process loads this module with the CLI.
+  const { parseConfigText } = await import('../../core/config/load.js');
   const { config, errors } = parseConfigText(text);
   if (config) return config;
   for (const error of errors) process.stderr.write(`${formatError(error, file)}\n`);

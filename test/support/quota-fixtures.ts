@@ -1,7 +1,7 @@
 // Test fixtures for the quota stages: a compiled route from inline quota policies and a fake request exchange.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { compileConfig, type CompiledRoute, type CompiledSnapshot } from '../../core/config/compile.js';
-import { validateConfig } from '../../core/config/load.js';
+import { validateConfig } from '../../core/config/validate.js';
 import type { QuotaPolicy } from '../../core/config/schema.js';
 import { Exchange, type Identity } from '../../core/pipeline/exchange.js';
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileConfig } from '../../../../core/config/compile.js';
-import { validateConfig } from '../../../../core/config/load.js';
+import { validateConfig } from '../../../../core/config/validate.js';
 
 function table(routes: unknown[]) {
   const { config, errors } = validateConfig({ apiVersion: 'meshgate/v1', services: [{ name: 'a' }, { name: 'b' }], routes });

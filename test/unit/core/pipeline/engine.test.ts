@@ -5,7 +5,7 @@ import { Engine, orderByPhase, runChain } from '../../../../core/pipeline/engine
 import type { StageDef } from '../../../../core/pipeline/stage.js';
 import type { Phase } from '../../../../core/pipeline/phase.js';
 import { compileConfig } from '../../../../core/config/compile.js';
-import { validateConfig } from '../../../../core/config/load.js';
+import { validateConfig } from '../../../../core/config/validate.js';
 import { MeshError } from '../../../../core/errors.js';
 import { logger } from '../../../../core/telemetry/log.js';
 import type { Exchange } from '../../../../core/pipeline/exchange.js';
