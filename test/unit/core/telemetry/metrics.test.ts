@@ -2,7 +2,7 @@
 // comes out of the registry as labelled Prometheus series.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { registry, routeMetrics } from '../../../../core/telemetry/metrics.js';
+import { BatchedHistogram, client, registry, routeMetrics } from '../../../../core/telemetry/metrics.js';
 
 /** The value of the one series of `text` whose line starts with `prefix` and carries every `labels` pair. */
 function series(text: string, prefix: string, labels: string[]): number[] {
@@ -34,4 +34,50 @@ test('route metrics: durations land in the labelled histogram, statuses in the l
   const counter = await registry.getSingleMetricAsString('meshgate_requests_total');
   assert.deepEqual(series(counter, 'meshgate_requests_total', [...labels, 'status_class="2xx"']), [2]);
   assert.deepEqual(series(counter, 'meshgate_requests_total', [...labels, 'status_class="5xx"']), [1]);
+});
+
+/** Every sample line of an exposition as "name{sorted labels}" → value, so label order does not matter. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = (m[2] ?? '').split(',').filter(Boolean).sort().join(',');
+    out.set(`${m[1]}{${labels}}`, Number(m[3]));
+  }
+  return out;
+}
+
+test('BatchedHistogram reports what a prom-client Histogram reports for the same observations, and aggregates across workers', async () => {
+  const buckets = [0.001, 0.01, 0.1];
+  const values = [0, 0.0005, 0.001, 0.0011, 0.01, 0.05, 0.1, 0.1000001, 3, 42];
+  const theirs = new client.Registry();
+  const reference = new client.Histogram({ name: 'h_seconds', help: 'h', labelNames: ['route', 'tier'], buckets, registers: [theirs] });
+  const ours = new client.Registry();
+  const batched = new BatchedHistogram('h_seconds', 'h', ['route', 'tier'] as const, buckets, ours);
+  for (const [route, tier] of [['a', 'x'], ['b', 'x']]) {
+    const child = batched.labels({ route, tier });
+    assert.equal(batched.labels({ route, tier }), child, 'one child per label set');
+    for (const v of route === 'a' ? values : values.slice(3)) {
+      reference.observe({ route, tier }, v);
+      child.observe(v);
+    }
+  }
+  const expected = samples(await theirs.metrics());
+  const got = samples(await ours.metrics());
+  assert.equal(got.size, 2 * (buckets.length + 3));
+  assert.deepEqual(got, expected);
+  assert.match(await ours.metrics(), /# TYPE h_seconds histogram/);
+
+  // --workers: the primary sums each worker's registry with prom-client's AggregatorRegistry.
+  const aggregated = client.AggregatorRegistry.aggregate([await ours.getMetricsAsJSON(), await ours.getMetricsAsJSON()]);
+  const summed = samples(await aggregated.metrics());
+  for (const [series, value] of expected) assert.equal(summed.get(series), value * 2, series);
+
+  batched.reset();
+  batched.labels({ route: 'a', tier: 'x' }).observe(0.002);
+  const after = samples(await ours.metrics());
+  assert.equal(after.get('h_seconds_count{route="a",tier="x"}'), 1, 'reset zeroes; the held child still counts');
+  assert.equal(after.get('h_seconds_bucket{le="0.01",route="a",tier="x"}'), 1);
+  assert.equal(after.get('h_seconds_count{route="b",tier="x"}'), 0);
 });
