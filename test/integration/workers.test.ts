@@ -105,6 +105,11 @@ test('requests are answered by both workers, and /metrics on the admin port is t
   assert.equal(metrics.status, 200);
   const line = metrics.body.split('\n').find((l) => l.startsWith('meshgate_requests_total{tier="sidecar-inbound",route="public",service="echo",status_class="2xx"}'));
   assert.equal(Number(line?.split(' ').pop()), 20, line);
+  // The duration histogram too (BatchedHistogram, through prom-client's AggregatorRegistry).
+  const count = metrics.body.split('\n').find((l) => l.startsWith('meshgate_request_duration_seconds_count{') && l.includes('tier="sidecar-inbound"') && l.includes('route="public"'));
+  assert.equal(Number(count?.split(' ').pop()), 20, count);
+  const inf = metrics.body.split('\n').find((l) => l.startsWith('meshgate_request_duration_seconds_bucket{') && l.includes('le="+Inf"') && l.includes('route="public"') && l.includes('tier="sidecar-inbound"'));
+  assert.equal(Number(inf?.split(' ').pop()), 20, inf);
 });
 
 /** GET /readyz on a connection of its own; a worker that cannot answer (stopped) times out: undefined. */
