@@ -31,7 +31,10 @@ export const normalizePath: StageDef<NormalizeDeps> = {
         const authority = h2Authority ?? host ?? '';
         const m = HOST.exec(authority);
         if (!m) return new MeshError('bad_request', 'Invalid Host header.');
-        x.host = m[1].toLowerCase();
+        // "api.example.com." is the same name as "api.example.com" (an absolute DNS name): route them alike, or a
+        // trailing dot would step past a hostnames-bound route to a catch-all (Envoy's strip_trailing_host_dot).
+        const name = m[1].toLowerCase();
+        x.host = name.length > 1 && name.endsWith('.') ? name.slice(0, -1) : name;
         return undefined;
       },
     };

@@ -12,6 +12,8 @@ import { TrustedProxies } from '../../edge/trusted-proxies.js';
 const ROUTES = [
   { name: 'public', matches: [{ path: { type: 'PathPrefix', value: '/public' } }], backendRefs: [{ name: 'pub' }] },
   { name: 'echo', matches: [{ path: { type: 'PathPrefix', value: '/echo' } }], backendRefs: [{ name: 'echo' }], auth: { required: true } },
+  // The same path on one host name goes to echo, behind auth.
+  { name: 'admin', hostnames: ['admin.example.com'], matches: [{ path: { type: 'PathPrefix', value: '/public' } }], backendRefs: [{ name: 'echo' }], auth: { required: true } },
   {
     name: 'limited',
     matches: [{ path: { type: 'PathPrefix', value: '/limited' } }],
@@ -37,9 +39,9 @@ interface Outcome {
   path: string;
 }
 
-async function send(port: number, target: string, headers = ''): Promise<Outcome> {
+async function send(port: number, target: string, headers = '', host = 'a'): Promise<Outcome> {
   const before = { pub: mesh.apps.pub.received.length, echo: mesh.apps.echo.received.length };
-  const answer = await rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: a\r\n${headers}Connection: close\r\n\r\n`);
+  const answer = await rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n${headers}Connection: close\r\n\r\n`);
   const pub = mesh.apps.pub.received.slice(before.pub);
   const echo = mesh.apps.echo.received.slice(before.echo);
   assert.ok(pub.length + echo.length <= 1, 'one request reaches at most one app');
@@ -113,4 +115,11 @@ test('a trusted proxy\'s X-Forwarded-For names the client: right-most untrusted 
   // A hop the proxy itself appended (trusted) is skipped: the client is the next one left.
   assert.equal((await send(trusting.httpPort, '/limited/f', 'X-Forwarded-For: 203.0.113.9, 127.0.0.5\r\n')).status, 200);
   assert.equal((await send(trusting.httpPort, '/limited/g', 'X-Forwarded-For: 203.0.113.9\r\n')).status, 429);
+});
+
+test('a host name routes the same with or without the trailing dot of an absolute name, in any case', async () => {
+  for (const host of ['admin.example.com', 'admin.example.com.', 'ADMIN.example.com.:80']) {
+    assert.deepEqual(await send(mesh.edge.httpPort, '/public/x', '', host), { status: 401, app: '', path: '' }, host);
+  }
+  assert.deepEqual(await send(mesh.edge.httpPort, '/public/x', '', 'other.example.com.'), { status: 200, app: 'pub', path: '/public/x' });
 });
