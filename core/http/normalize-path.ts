@@ -63,6 +63,9 @@ export function normalizeTarget(target: string, options: NormalizeOptions = DEFA
     path = out;
   }
   if (!/^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(path)) return { error: 'invalid character in path' };
+  // "..;x" is no dot segment to RFC 3986, but Java servlet containers strip the ";x" and then step up: routed under
+  // one prefix, "/public/..;/admin" would reach the app's /admin past that route's auth.
+  if (/(^|\/)\.\.?;/.test(path)) return { error: 'dot segment with parameters in path' };
   if (options.mergeSlashes) path = path.replace(/\/{2,}/g, '/');
   return { path: removeDotSegments(path), query };
 }

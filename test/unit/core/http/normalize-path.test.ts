@@ -53,3 +53,12 @@ test('malformed targets are errors, never thrown', () => {
 test('absolute-form keeps only path and query', () => {
   assert.equal(path('http://evil.example/echo/../public?q=1'), '/public?q=1');
 });
+
+test('a dot segment with parameters ("..;x", ".;x"), which servlet containers read as a dot segment, is refused', () => {
+  for (const bad of ['/public/..;/admin', '/public/..;jsessionid=1/admin', '/public/.;/x', '/public/%2e%2e;/admin', '/..;/a']) {
+    assert.equal(path(bad), 'ERROR: dot segment with parameters in path', bad);
+  }
+  assert.equal(path('/public/a..;b/x'), '/public/a..;b/x');
+  assert.equal(path('/public/..a;/x'), '/public/..a;/x');
+  assert.equal(path('/public;v=1/x'), '/public;v=1/x');
+});
