@@ -106,17 +106,21 @@ test('oversize header block: 431 and closed, not forwarded', async () => {
   assert.equal(received(), before);
 });
 
-test('the forwarded request is re-serialized: hop-by-hop, Connection-listed and mesh-only headers removed', async () => {
+test('the forwarded request is re-serialized: hop-by-hop, Connection-listed and mesh-only headers (any "_" spelling) removed', async () => {
   const answer = await rawExchange(
     mesh.edge.httpPort,
     'GET /public/h HTTP/1.1\r\nHost: a\r\nConnection: close, x-secret\r\nx-secret: s\r\nKeep-Alive: timeout=5\r\n' +
-      'Proxy-Authorization: Basic eA==\r\nTE: gzip\r\nx-auth-subject: admin\r\nx-meshgate-client-ip: 1.2.3.4\r\nx-kept: yes\r\n\r\n',
+      'Proxy-Authorization: Basic eA==\r\nTE: gzip\r\nx-auth-subject: admin\r\nx-meshgate-client-ip: 1.2.3.4\r\nx-kept: yes\r\n' +
+      // CGI-style apps read these as HTTP_X_AUTH_SUBJECT and HTTP_X_AUTH_CLAIMS: the same names.
+      'x_auth_subject: admin\r\nX-Auth_Claims: e30\r\nx_meshgate_client_ip: 1.2.3.4\r\nx_kept_too: yes\r\n\r\n',
   );
   assert.equal(answer.status, 200, answer.text);
   const got = mesh.apps.pub.received.at(-1)!;
   assert.equal(got.url, '/public/h');
   assert.equal(got.headers['x-kept'], 'yes');
-  for (const h of ['x-secret', 'keep-alive', 'proxy-authorization', 'te', 'x-auth-subject']) assert.equal(got.headers[h], undefined, h);
+  for (const h of ['x-secret', 'keep-alive', 'proxy-authorization', 'te', 'x-auth-subject', 'x_auth_subject', 'x-auth_claims', 'x_meshgate_client_ip'])
+    assert.equal(got.headers[h], undefined, h);
+  assert.equal(got.headers.x_kept_too, 'yes', 'other underscore names pass');
   // The mesh-only client-IP header is for the sidecar; the app sees only what the edge vouched for.
   assert.equal(got.headers['x-meshgate-client-ip'], undefined);
   assert.equal(got.headers['x-forwarded-for'], '127.0.0.1');
