@@ -1,7 +1,7 @@
-// accept phase (edge and sidecar listeners): framing checks llhttp leaves to us (RFC 9112). llhttp in strict mode already refuses
-// CL+TE, duplicate or invalid Content-Length, bad header bytes, bare LF and obs-fold (answered 400 + close by
-// core/http/serve.ts); here: no Host or more than one (§3.2), Transfer-Encoding on HTTP/1.0 (§6.1), and an
-// absolute-form target whose authority differs from Host (§3.2.2), so no two hops disagree on the request.
+// accept phase (edge and sidecar listeners): framing checks llhttp leaves to us (RFC 9112). llhttp in strict
+// mode already refuses CL+TE, duplicate or invalid Content-Length, bad header bytes, bare LF and obs-fold (answered
+// 400 + close by core/http/serve.ts); here: no Host or more than one (§3.2), Transfer-Encoding on HTTP/1.0 (§6.1),
+// and an absolute-form target whose authority differs from Host (§3.2.2), so no two hops disagree on the request.
 import { MeshError } from '../errors.js';
 import type { StageDef } from '../pipeline/stage.js';
 import type { Exchange } from '../pipeline/exchange.js';
