@@ -10,6 +10,10 @@ export function forwardableHeaders(incoming: IncomingHttpHeaders): Record<string
   const out: Record<string, HeaderValue> = {};
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name) || isMeshOnlyHeader(name) || (listed && listed.has(name))) continue;
+    // Expect: 100-continue was answered on the client's connection (node's server sends the 100 itself, other
+    // expectations get 417); the body is already on its way, so the upstream is not asked again (Envoy and nginx
+    // drop it too, and undici refuses to send it).
+    if (name === 'expect') continue;
     // HTTP/2 pseudo-headers never appear here from node:http; guard anyway for the compat API.
     if (name.charCodeAt(0) === 58 /* : */) continue;
     const value = incoming[name];
