@@ -19,6 +19,7 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
   private reject!: (err: unknown) => void;
   private controller: Dispatcher.DispatchController | undefined;
   private started = false;
+  private status = 0;
   private ended = false;
   private error: Error | undefined;
   /** Cancelled before the request reached a connection: aborted as soon as it does. */
@@ -46,6 +47,7 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, HeaderValue | undefined>): void {
     if (statusCode < 200) return; // 1xx informational: the final response follows
     this.started = true;
+    this.status = statusCode;
     this.resolve({ status: statusCode, headers, body: this });
   }
 
@@ -78,6 +80,13 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     if (this.ended || this.error) return;
+    if (this.status === 204 || this.status === 304) {
+      // Nothing follows the head of these (RFC 9110 §15.3.5, §15.4.5), so an error after it loses nothing. undici
+      // counts a 304's Content-Length, which describes the representation (§8.6), as a body it did not get.
+      this.ended = true;
+      if (this.sink) this.finish();
+      return;
+    }
     this.error = err;
     if (!this.started) {
       this.reject(upstreamError(err, this.address));

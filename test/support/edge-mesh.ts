@@ -90,6 +90,8 @@ export interface EdgeMeshOptions {
   edge?: Partial<EdgeOptions>;
   /** Publish signing keys for TEST_ISSUER so routes with `auth` can be called. */
   auth?: boolean;
+  /** Services whose app is the caller's own server on this port (no recording app is started for them). */
+  appPorts?: Record<string, number>;
 }
 
 export async function startEdgeMesh(o: EdgeMeshOptions): Promise<EdgeMesh> {
@@ -98,7 +100,7 @@ export async function startEdgeMesh(o: EdgeMeshOptions): Promise<EdgeMesh> {
   const apps: Record<string, RecordingApp> = {};
   const ports: Record<string, number> = {};
   for (const name of o.services) {
-    apps[name] = await startRecordingApp(name);
+    if (o.appPorts?.[name] === undefined) apps[name] = await startRecordingApp(name);
     ports[name] = await freePort();
   }
   const config = {
@@ -115,7 +117,7 @@ export async function startEdgeMesh(o: EdgeMeshOptions): Promise<EdgeMesh> {
       store,
       endpoints: NO_ENDPOINTS,
       service: name,
-      app: `127.0.0.1:${apps[name].port}`,
+      app: `127.0.0.1:${o.appPorts?.[name] ?? apps[name].port}`,
       inboundPort: ports[name],
       outboundPort: 0,
       adminPort: 0,
