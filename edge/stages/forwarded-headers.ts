@@ -38,6 +38,8 @@ export const forwardedHeaders: StageDef<ForwardedDeps> = {
         h['x-forwarded-proto'] = fromTrusted && (inProto === 'http' || inProto === 'https') ? inProto : proto;
         h['x-forwarded-host'] = x.host;
         h.forwarded = `for=${forwardedNode(ip)};proto=${proto};host="${x.host}"`;
+        // What nginx setups (proxy_set_header X-Real-IP) and Kong send: apps read it, so a client's own is replaced.
+        h['x-real-ip'] = ip;
         h['x-meshgate-client-ip'] = ip;
         return undefined;
       },

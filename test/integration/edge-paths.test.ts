@@ -94,11 +94,12 @@ test('with a token, /public/../echo reaches the echo app as /echo (auth applied,
   assert.deepEqual(outcome, { status: 200, app: 'echo', path: '/echo' });
 });
 
-test('an untrusted peer cannot choose its X-Forwarded-For: the edge replaces it and quota keys on the peer', async () => {
-  const first = await send(mesh.edge.httpPort, '/limited/a', 'X-Forwarded-For: 198.51.100.1\r\n');
+test('an untrusted peer cannot choose its X-Forwarded-For or X-Real-IP: the edge replaces them and quota keys on the peer', async () => {
+  const first = await send(mesh.edge.httpPort, '/limited/a', 'X-Forwarded-For: 198.51.100.1\r\nX-Real-IP: 198.51.100.1\r\n');
   assert.equal(first.status, 200);
   const got = mesh.apps.pub.received.at(-1)!;
   assert.equal(got.headers['x-forwarded-for'], '127.0.0.1');
+  assert.equal(got.headers['x-real-ip'], '127.0.0.1');
   assert.equal(got.headers.forwarded, 'for=127.0.0.1;proto=http;host="a"');
   // A different claimed client is still the same peer: same quota key, so the limit of 1 per minute holds.
   const second = await send(mesh.edge.httpPort, '/limited/b', 'X-Forwarded-For: 198.51.100.2\r\n');
@@ -111,6 +112,7 @@ test('a trusted proxy\'s X-Forwarded-For names the client: right-most untrusted 
   const got = mesh.apps.pub.received.at(-1)!;
   assert.equal(got.headers['x-forwarded-for'], 'spoofed, 203.0.113.7, 127.0.0.1');
   assert.equal(got.headers.forwarded, 'for=203.0.113.7;proto=http;host="a"');
+  assert.equal(got.headers['x-real-ip'], '203.0.113.7');
   // Another client behind the same proxy has its own quota key; the first one's is spent.
   assert.equal((await send(trusting.httpPort, '/limited/d', 'X-Forwarded-For: 203.0.113.8\r\n')).status, 200);
   assert.equal((await send(trusting.httpPort, '/limited/e', 'X-Forwarded-For: 203.0.113.7\r\n')).status, 429);
