@@ -7,7 +7,7 @@ import { KEYS_PREFIX, parseKeyRecord } from '../core/auth/key-record.js';
 import { REVOKED_PREFIX, revocationStoreKey, tokenHash, type RevocationKind, type RevocationRecord } from '../core/auth/revocation-record.js';
 import type { RevocationList } from '../core/auth/revocation-list.js';
 import type { IntrospectionResult } from '../core/auth/introspection.js';
-import { fieldPath } from '../core/config/validate.js';
+import { fieldPath } from '../core/config/check.js';
 import { logger } from '../core/telemetry/log.js';
 import { client } from '../core/telemetry/metrics.js';
 import { tokensIssued, type SigningKeys } from './signing-keys.js';

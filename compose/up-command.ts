@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
-import { ConfigInvalidError } from '../core/config/validate.js';
+import { ConfigInvalidError } from '../core/config/check.js';
 
 export function registerUp(program: Command): void {
   program

@@ -2,7 +2,7 @@
 // transaction that compares the live record (optimistic concurrency), refusing unflagged removals.
 import { hostname, userInfo } from 'node:os';
 import type { MeshConfig } from '../core/config/schema.js';
-import { ConfigInvalidError } from '../core/config/validate.js';
+import { ConfigInvalidError } from '../core/config/check.js';
 import { compileRecord, configDigest, type SnapshotRecord } from '../core/config/snapshot.js';
 import { CONFIG_KEY } from '../core/config/config-watch.js';
 import type { Store, StorePut } from '../core/store/store.js';
@@ -109,8 +109,10 @@ export async function publishSnapshot(store: Store, config: MeshConfig, opts: Pu
     config,
   };
   const text = JSON.stringify(record);
-  // Exactly what every node will run: refuse here what a node would refuse.
-  const { errors } = compileRecord(text);
+  // Exactly what every node will run: refuse here what a node would refuse, every wrong field named. The full
+  // validator (TypeBox) is loaded here: every meshgate process loads this module with the CLI.
+  const { validateConfig } = await import('../core/config/validate.js');
+  const { errors } = compileRecord(text, validateConfig);
   if (errors.length) throw new ConfigInvalidError(errors.map((e) => ({ ...e, path: e.path.replace(/^config\./, '') })));
 
   const puts: StorePut[] = [

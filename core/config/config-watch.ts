@@ -6,10 +6,16 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import type { CompiledSnapshot } from './compile.js';
 import { compileRecord, type SnapshotHolder } from './snapshot.js';
-import { formatError } from './validate.js';
+import { SHAPE_MISMATCH, formatError, type ConfigError } from './check.js';
 import type { Lease, Store, WatchEvent, Watcher } from '../store/store.js';
 import { client, registry, LATENCY_BUCKETS } from '../telemetry/metrics.js';
 import { logger } from '../telemetry/log.js';
+
+/** Every field a refused snapshot gets wrong, by the full validator. */
+export async function explainRefusal(text: string): Promise<ConfigError[]> {
+  const { validateConfig } = await import('./validate.js');
+  return compileRecord(text, validateConfig).errors;
+}
 
 export const CONFIG_KEY = 'config/current';
 export const NODES_PREFIX = 'nodes/';
@@ -184,10 +190,15 @@ export class ConfigWatch {
     if (!snapshot) {
       this.rejected++;
       rejectedTotal.inc({ role: this.o.role });
-      log.warn(
-        { node: this.o.nodeId, source, errors: errors.slice(0, 10).map((e) => formatError(e)), errorCount: errors.length, serving: this.o.holder.current?.version },
-        'snapshot refused; the previous one keeps serving',
-      );
+      const serving = this.o.holder.current?.version;
+      const report = (list: ConfigError[]) =>
+        log.warn(
+          { node: this.o.nodeId, source, errors: list.slice(0, 10).map((e) => formatError(e)), errorCount: list.length, serving },
+          'snapshot refused; the previous one keeps serving',
+        );
+      if (errors[0]?.message !== SHAPE_MISMATCH) report(errors);
+      // A wrong shape is named field by field with TypeBox, loaded now (a node's everyday check does without it).
+      else void explainRefusal(text).then(report, () => report(errors));
       return false;
     }
     const swapped = this.o.holder.swap(snapshot);

@@ -1,7 +1,7 @@
 // Config snapshots: the record stored at config/current, its content digest, and the one reference nodes swap.
 import { createHash } from 'node:crypto';
 import type { MeshConfig } from './schema.js';
-import { validateConfig, type ConfigError } from './validate.js';
+import { checkConfig, type ConfigError } from './check.js';
 import { compileConfig, type CompiledSnapshot } from './compile.js';
 
 /** What `meshgate apply` writes to `config/current` (and to history). */
@@ -30,8 +30,16 @@ export function configDigest(config: MeshConfig): string {
   return `sha256:${createHash('sha256').update(canonicalJson(config)).digest('hex')}`;
 }
 
-/** Parse, validate and compile a stored record; an invalid one is refused whole with its errors. */
-export function compileRecord(text: string): { snapshot?: CompiledSnapshot; record?: SnapshotRecord; errors: ConfigError[] } {
+export type ConfigValidator = (value: unknown) => { config?: MeshConfig; errors: ConfigError[] };
+
+/**
+ * Parse, validate and compile a stored record; an invalid one is refused whole with its errors. Nodes check with
+ * checkConfig (no TypeBox; a wrong shape is one error), the registry with validateConfig (every field named).
+ */
+export function compileRecord(
+  text: string,
+  validate: ConfigValidator = checkConfig,
+): { snapshot?: CompiledSnapshot; record?: SnapshotRecord; errors: ConfigError[] } {
   let record: SnapshotRecord;
   try {
     record = JSON.parse(text) as SnapshotRecord;
@@ -40,7 +48,7 @@ export function compileRecord(text: string): { snapshot?: CompiledSnapshot; reco
   }
   if (!record || typeof record !== 'object' || typeof record.version !== 'number')
     return { errors: [{ path: 'version', message: 'snapshot record has no numeric version' }] };
-  const { config, errors } = validateConfig(record.config);
+  const { config, errors } = validate(record.config);
   if (!config) return { errors: errors.map((e) => ({ ...e, path: `config.${e.path}` })) };
   const snapshot = compileConfig(config, {
     version: record.version,

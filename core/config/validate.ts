@@ -1,40 +1,13 @@
-// Validate a config document: schema first, then cross-references; every error with its field path. Apart from
-// the YAML reader (load.ts), so the nodes that only validate snapshots from the store do not load a YAML parser.
+// Validate a config document and name every field that is wrong: the TypeBox error walk over the schema, then the
+// cross-references (check.ts). For the CLI, the registry and a node explaining a refused snapshot; a node's
+// everyday check (check.ts) loads no TypeBox. Apart from the YAML reader (load.ts), which needs this too.
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { MeshConfig } from './schema.js';
-import { parseDuration } from './duration.js';
+import { SHAPE_MISMATCH, checkConfig, fieldPath, type ConfigError } from './check.js';
 
-export interface ConfigError {
-  /** Field path in dotted/bracket form, e.g. routes[0].matches[0].path.value */
-  path: string;
-  message: string;
-  /** 1-based line in the source file when known. */
-  line?: number;
-}
-
-export class ConfigInvalidError extends Error {
-  constructor(
-    readonly errors: ConfigError[],
-    readonly source = 'config',
-  ) {
-    super(`${source}: ${errors.length} error(s): ${errors.map((e) => formatError(e)).join('; ')}`);
-    this.name = 'ConfigInvalidError';
-  }
-}
+export { ConfigInvalidError, checkConfig, fieldPath, formatError, type ConfigError } from './check.js';
 
 const checker = TypeCompiler.Compile(MeshConfig);
-
-export function formatError(error: ConfigError, file?: string): string {
-  const where = file ? `${file}${error.line ? `:${error.line}` : ''}: ` : error.line ? `line ${error.line}: ` : '';
-  return `${where}${error.path || '(root)'}: ${error.message}`;
-}
-
-/** JSON-pointer segments → "routes[0].matches[0].path". */
-export function fieldPath(segments: (string | number)[]): string {
-  let out = '';
-  for (const s of segments) out += typeof s === 'number' || /^[0-9]+$/.test(String(s)) ? `[${s}]` : out ? `.${s}` : String(s);
-  return out;
-}
 
 function pointerSegments(pointer: string): string[] {
   return pointer
@@ -54,12 +27,9 @@ function friendlyMessage(schema: { anyOf?: { const?: unknown }[]; pattern?: stri
 
 /** Validate a parsed document. Returns the typed config or every error found. */
 export function validateConfig(value: unknown): { config?: MeshConfig; errors: ConfigError[] } {
-  // Check() is the compiled fast path; the error walk (several times slower) runs only for a document that fails.
-  if (checker.Check(value)) {
-    const config = value as MeshConfig;
-    const errors = crossCheck(config);
-    return errors.length ? { errors } : { config, errors };
-  }
+  // checkConfig is the fast path; the error walk (several times slower) runs only for a document of the wrong shape.
+  const checked = checkConfig(value);
+  if (checked.config || checked.errors[0]?.message !== SHAPE_MISMATCH) return checked;
   const errors: ConfigError[] = [];
   const seen = new Set<string>();
   for (const e of checker.Errors(value)) {
@@ -72,66 +42,3 @@ export function validateConfig(value: unknown): { config?: MeshConfig; errors: C
   return { errors };
 }
 
-/** What the schema cannot say: unique names, references that resolve, durations in range. */
-function crossCheck(config: MeshConfig): ConfigError[] {
-  const errors: ConfigError[] = [];
-  const services = new Set<string>();
-  config.services.forEach((s, i) => {
-    if (services.has(s.name)) errors.push({ path: `services[${i}].name`, message: `duplicate service name "${s.name}"` });
-    services.add(s.name);
-    checkDurations(s, [`services[${i}]`], errors);
-  });
-  const authPolicies = config.policies?.auth ?? {};
-  const quotaPolicies = config.policies?.quota ?? {};
-  const routes = new Set<string>();
-  config.routes.forEach((r, i) => {
-    const at = `routes[${i}]`;
-    if (routes.has(r.name)) errors.push({ path: `${at}.name`, message: `duplicate route name "${r.name}"` });
-    routes.add(r.name);
-    r.backendRefs.forEach((b, j) => {
-      if (!services.has(b.name)) errors.push({ path: `${at}.backendRefs[${j}].name`, message: `unknown service "${b.name}"` });
-    });
-    if (typeof r.auth === 'string' && !(r.auth in authPolicies))
-      errors.push({ path: `${at}.auth`, message: `unknown auth policy "${r.auth}" (define it under policies.auth)` });
-    r.quota?.forEach((q, j) => {
-      if (typeof q === 'string' && !(q in quotaPolicies))
-        errors.push({ path: `${at}.quota[${j}]`, message: `unknown quota policy "${q}" (define it under policies.quota)` });
-    });
-    r.filters?.forEach((f, j) => {
-      if (f.type !== 'URLRewrite') return;
-      const p = f.urlRewrite.path;
-      if (p.type === 'ReplacePrefixMatch') {
-        if (p.replacePrefixMatch === undefined)
-          errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replacePrefixMatch`, message: 'required for type ReplacePrefixMatch' });
-        if (r.matches.some((m) => m.path?.type === 'Exact'))
-          errors.push({ path: `${at}.filters[${j}].urlRewrite.path.type`, message: 'ReplacePrefixMatch needs PathPrefix matches only' });
-      } else if (p.replaceFullPath === undefined)
-        errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replaceFullPath`, message: 'required for type ReplaceFullPath' });
-    });
-    checkDurations(r, [at], errors);
-  });
-  return errors;
-}
-
-const DURATION_LIKE = /^([0-9]+(h|m|s|ms))+$/;
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * Walk an object for duration-looking fields and make sure each parses and fits a 32-bit timer. Runs on every
- * snapshot a node receives: the path is kept as a stack of segments and joined only for an error.
- */
-function checkDurations(node: unknown, segments: string[], errors: ConfigError[]): void {
-  if (!node || typeof node !== 'object') return;
-  const isArray = Array.isArray(node);
-  for (const k in node) {
-    const v = (node as Record<string, unknown>)[k];
-    if (typeof v === 'string') {
-      if (k === 'name' || k === 'value' || !DURATION_LIKE.test(v) || parseDuration(v) <= MAX_TIMER_MS) continue;
-      errors.push({ path: [...segments, isArray ? `[${k}]` : `.${k}`].join(''), message: `duration ${v} is longer than 24 days` });
-    } else if (v && typeof v === 'object') {
-      segments.push(isArray ? `[${k}]` : `.${k}`);
-      checkDurations(v, segments, errors);
-      segments.pop();
-    }
-  }
-}

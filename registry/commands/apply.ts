@@ -7,7 +7,7 @@ import { diffConfigs, formatDiff } from '../diff.js';
 import { ApplyConflictError, RemovalRefusedError, publishSnapshot, readLive } from '../publish.js';
 import { readValidConfig } from './validate.js';
 import { addStoreOptions, fail, withStore, type StoreFlags } from './store-options.js';
-import { ConfigInvalidError, formatError } from '../../core/config/validate.js';
+import { ConfigInvalidError, formatError } from '../../core/config/check.js';
 
 interface ApplyFlags extends StoreFlags {
   allowRemovals?: boolean;

@@ -1,7 +1,7 @@
 // `meshgate validate FILE`: every error as file:line: field.path: message (exit 2), or a one-line summary (exit 0).
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { formatError } from '../../core/config/validate.js';
+import { formatError } from '../../core/config/check.js';
 import { configDigest } from '../../core/config/snapshot.js';
 import type { MeshConfig } from '../../core/config/schema.js';
 import { UsageError } from '../../core/config/usage-error.js';

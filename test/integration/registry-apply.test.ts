@@ -6,7 +6,7 @@ import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../core/store/etcd-store.js';
 import type { Store } from '../../core/store/store.js';
 import { configDigest, type SnapshotRecord } from '../../core/config/snapshot.js';
-import { ConfigInvalidError } from '../../core/config/validate.js';
+import { ConfigInvalidError } from '../../core/config/check.js';
 import {
   ApplyConflictError,
   HISTORY_LIMIT,

@@ -1,0 +1,111 @@
+// Check a config document without TypeBox at run time: the shape with TypeBox's own check compiled ahead of time
+// (shape-check.ts, generated), then what the schema cannot say. Nodes check every snapshot from the store with it;
+// the field-by-field error walk (validate.ts, TypeBox) is loaded only to explain a document that fails.
+import type { MeshConfig } from './schema.js';
+import { isMeshConfigShape } from './shape-check.js';
+import { parseDuration } from './duration.js';
+
+export interface ConfigError {
+  /** Field path in dotted/bracket form, e.g. routes[0].matches[0].path.value */
+  path: string;
+  message: string;
+  /** 1-based line in the source file when known. */
+  line?: number;
+}
+
+export class ConfigInvalidError extends Error {
+  constructor(
+    readonly errors: ConfigError[],
+    readonly source = 'config',
+  ) {
+    super(`${source}: ${errors.length} error(s): ${errors.map((e) => formatError(e)).join('; ')}`);
+    this.name = 'ConfigInvalidError';
+  }
+}
+
+export function formatError(error: ConfigError, file?: string): string {
+  const where = file ? `${file}${error.line ? `:${error.line}` : ''}: ` : error.line ? `line ${error.line}: ` : '';
+  return `${where}${error.path || '(root)'}: ${error.message}`;
+}
+
+/** JSON-pointer segments → "routes[0].matches[0].path". */
+export function fieldPath(segments: (string | number)[]): string {
+  let out = '';
+  for (const s of segments) out += typeof s === 'number' || /^[0-9]+$/.test(String(s)) ? `[${s}]` : out ? `.${s}` : String(s);
+  return out;
+}
+
+/** The shape failed: which fields, validate.ts says (it loads TypeBox). */
+export const SHAPE_MISMATCH = 'does not have the shape of a meshgate/v1 config';
+
+/** Shape, then cross-references. A shape mismatch is one error at the root; validateConfig names the fields. */
+export function checkConfig(value: unknown): { config?: MeshConfig; errors: ConfigError[] } {
+  if (!isMeshConfigShape(value)) return { errors: [{ path: '', message: SHAPE_MISMATCH }] };
+  const config = value as MeshConfig;
+  const errors = crossCheck(config);
+  return errors.length ? { errors } : { config, errors };
+}
+
+/** What the schema cannot say: unique names, references that resolve, durations in range. */
+export function crossCheck(config: MeshConfig): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const services = new Set<string>();
+  config.services.forEach((s, i) => {
+    if (services.has(s.name)) errors.push({ path: `services[${i}].name`, message: `duplicate service name "${s.name}"` });
+    services.add(s.name);
+    checkDurations(s, [`services[${i}]`], errors);
+  });
+  const authPolicies = config.policies?.auth ?? {};
+  const quotaPolicies = config.policies?.quota ?? {};
+  const routes = new Set<string>();
+  config.routes.forEach((r, i) => {
+    const at = `routes[${i}]`;
+    if (routes.has(r.name)) errors.push({ path: `${at}.name`, message: `duplicate route name "${r.name}"` });
+    routes.add(r.name);
+    r.backendRefs.forEach((b, j) => {
+      if (!services.has(b.name)) errors.push({ path: `${at}.backendRefs[${j}].name`, message: `unknown service "${b.name}"` });
+    });
+    if (typeof r.auth === 'string' && !(r.auth in authPolicies))
+      errors.push({ path: `${at}.auth`, message: `unknown auth policy "${r.auth}" (define it under policies.auth)` });
+    r.quota?.forEach((q, j) => {
+      if (typeof q === 'string' && !(q in quotaPolicies))
+        errors.push({ path: `${at}.quota[${j}]`, message: `unknown quota policy "${q}" (define it under policies.quota)` });
+    });
+    r.filters?.forEach((f, j) => {
+      if (f.type !== 'URLRewrite') return;
+      const p = f.urlRewrite.path;
+      if (p.type === 'ReplacePrefixMatch') {
+        if (p.replacePrefixMatch === undefined)
+          errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replacePrefixMatch`, message: 'required for type ReplacePrefixMatch' });
+        if (r.matches.some((m) => m.path?.type === 'Exact'))
+          errors.push({ path: `${at}.filters[${j}].urlRewrite.path.type`, message: 'ReplacePrefixMatch needs PathPrefix matches only' });
+      } else if (p.replaceFullPath === undefined)
+        errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replaceFullPath`, message: 'required for type ReplaceFullPath' });
+    });
+    checkDurations(r, [at], errors);
+  });
+  return errors;
+}
+
+const DURATION_LIKE = /^([0-9]+(h|m|s|ms))+$/;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Walk an object for duration-looking fields and make sure each parses and fits a 32-bit timer. Runs on every
+ * snapshot a node receives: the path is kept as a stack of segments and joined only for an error.
+ */
+function checkDurations(node: unknown, segments: string[], errors: ConfigError[]): void {
+  if (!node || typeof node !== 'object') return;
+  const isArray = Array.isArray(node);
+  for (const k in node) {
+    const v = (node as Record<string, unknown>)[k];
+    if (typeof v === 'string') {
+      if (k === 'name' || k === 'value' || !DURATION_LIKE.test(v) || parseDuration(v) <= MAX_TIMER_MS) continue;
+      errors.push({ path: [...segments, isArray ? `[${k}]` : `.${k}`].join(''), message: `duration ${v} is longer than 24 days` });
+    } else if (v && typeof v === 'object') {
+      segments.push(isArray ? `[${k}]` : `.${k}`);
+      checkDurations(v, segments, errors);
+      segments.pop();
+    }
+  }
+}

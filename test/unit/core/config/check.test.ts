@@ -1,0 +1,74 @@
+// The nodes' config check without TypeBox: the generated shape check agrees with TypeBox's own on valid and broken
+// documents, cross-references are checked after it, a refused snapshot is still explained field by field, and
+// neither a node nor the CLI that starts one loads TypeBox.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { parse } from 'yaml';
+import { MeshConfig } from '../../../../core/config/schema.js';
+import { isMeshConfigShape } from '../../../../core/config/shape-check.js';
+import { SHAPE_MISMATCH, checkConfig } from '../../../../core/config/check.js';
+import { explainRefusal } from '../../../../core/config/config-watch.js';
+
+const example = parse(readFileSync('compose/routes.yaml', 'utf8')) as Record<string, unknown>;
+const clone = () => structuredClone(example) as { routes: Record<string, unknown>[]; services: Record<string, unknown>[]; [k: string]: unknown };
+
+/** Documents of every kind of wrongness the schema covers, and some right ones. */
+function corpus(): [string, unknown][] {
+  const docs: [string, unknown][] = [['example', example]];
+  const add = (name: string, edit: (d: ReturnType<typeof clone>) => void) => {
+    const d = clone();
+    edit(d);
+    docs.push([name, d]);
+  };
+  add('no routes', (d) => delete (d as Record<string, unknown>).routes);
+  add('unknown top-level field', (d) => (d.extra = 1));
+  add('wrong apiVersion', (d) => (d.apiVersion = 'meshgate/v2'));
+  add('service name pattern', (d) => (d.services[0].name = 'Bad_Name'));
+  add('route path with //', (d) => (d.routes[0].matches = [{ path: { type: 'PathPrefix', value: '/a//b' } }]));
+  add('path type not in the union', (d) => (d.routes[0].matches = [{ path: { type: 'Regex', value: '/a' } }]));
+  add('duration pattern', (d) => (d.routes[0].timeouts = { request: 'soon' }));
+  add('number where a string goes', (d) => (d.services[0].name = 5));
+  add('array where an object goes', (d) => (d.routes[0] = []));
+  add('unknown route field', (d) => (d.routes[0].colour = 'blue'));
+  add('extra services are fine', (d) => d.services.push({ name: 'spare' }));
+  docs.push(['null', null], ['string', 'routes: []'], ['empty object', {}]);
+  return docs;
+}
+
+test('the generated shape check (shape-check.ts) answers as TypeBox compiles the schema, document by document', () => {
+  const typebox = TypeCompiler.Compile(MeshConfig);
+  const answers = corpus().map(([name, doc]) => [name, isMeshConfigShape(doc)]);
+  assert.deepEqual(answers, corpus().map(([name, doc]) => [name, typebox.Check(doc)]));
+  assert.ok(answers.filter(([, ok]) => ok).length >= 2 && answers.filter(([, ok]) => !ok).length >= 10, 'both answers are exercised');
+});
+
+test('checkConfig: a wrong shape is one error at the root; cross-references after it; a valid config comes back', () => {
+  const wrong = clone();
+  wrong.extra = 1;
+  assert.deepEqual(checkConfig(wrong), { errors: [{ path: '', message: SHAPE_MISMATCH }] });
+  const dangling = clone();
+  dangling.routes[0].backendRefs = [{ name: 'nowhere' }];
+  assert.deepEqual(checkConfig(dangling).errors.map((e) => e.path), ['routes[0].backendRefs[0].name']);
+  assert.equal(checkConfig(example).config, example);
+});
+
+test('a refused snapshot of the wrong shape is explained field by field (TypeBox, loaded for it)', async () => {
+  const config = clone();
+  config.routes[0].timeouts = { request: 'soon' };
+  const errors = await explainRefusal(JSON.stringify({ version: 2, digest: 'd', config }));
+  assert.deepEqual(errors.map((e) => e.path), ['config.routes[0].timeouts.request']);
+  assert.match(errors[0].message, /expected string to match/);
+});
+
+test('neither a node nor the CLI that starts one loads TypeBox', () => {
+  // A loader hook that fails any import of TypeBox; the positive control shows it does fail one.
+  const hook = `import{register}from'node:module';register('data:text/javascript,export async function load(u,c,n){if(u.includes("@sinclair/typebox"))throw new Error("TypeBox loaded: "+u);return n(u,c)}')`;
+  const run = (modules: string[]) =>
+    execFileSync(process.execPath, ['--import', 'tsx', '--import', `data:text/javascript,${hook}`, '--input-type=module', '-e', `${modules.map((m) => `await import('./${m}');`).join('')} console.log('loaded')`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = ['edge/command.ts', 'sidecar/command.ts', 'authz-svc/command.ts', 'quota-svc/command.ts', 'registry/command.ts', 'compose/up-command.ts'];
+  assert.equal(run(['sidecar/main.ts', 'edge/main.ts', ...cli]).trim(), 'loaded');
+  assert.throws(() => run(['core/config/validate.ts']), /TypeBox loaded/);
+});
