@@ -20,8 +20,12 @@ const HeaderMatch = Type.Object(
 const PathMatch = Type.Object(
   {
     type: Type.Optional(Type.Union([Type.Literal('PathPrefix'), Type.Literal('Exact')], { default: 'PathPrefix' })),
-    // Normalized as requests are (no empty, "." or ".." segments): such a value could never match.
-    value: Type.String({ pattern: '^(/(?!\\.{1,2}(/|$))[^/?#\\s]+)*/?$', description: 'absolute, normalized path: no "//", "." or ".." segments' }),
+    // Normalized as requests are (RFC 3986 characters, escapes in uppercase hex, no empty, "." or ".." segments):
+    // anything else could never match. "/café" is written "/caf%C3%A9", as requests carry it.
+    value: Type.String({
+      pattern: "^(/(?!\\.{1,2}(/|$))([A-Za-z0-9\\-._~!$&'()*+,;=:@]|%[0-9A-F]{2})+)*/?$",
+      description: 'absolute, normalized path: RFC 3986 characters, %XX escapes in uppercase, no "//", "." or ".." segments',
+    }),
   },
   { additionalProperties: false },
 );

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileConfig } from '../../../../core/config/compile.js';
 import { validateConfig } from '../../../../core/config/validate.js';
+import { normalizeTarget } from '../../../../core/http/normalize-path.js';
 
 function table(routes: unknown[]) {
   const { config, errors } = validateConfig({ apiVersion: 'meshgate/v1', services: [{ name: 'a' }, { name: 'b' }], routes });
@@ -58,4 +59,13 @@ test('an empty segment is a segment: "//public/x" is not under "/public", but "/
   const only = table([r('public', { path: { type: 'PathPrefix', value: '/public' } })]);
   assert.equal(only.match('h', '//public/x', 'GET', {}), undefined);
   assert.equal(only.match('h', '/', 'GET', {}), undefined);
+});
+
+test('a route written with escapes (as the schema asks) matches requests however they case their escapes', () => {
+  const t = table([r('cafe', { path: { type: 'PathPrefix', value: '/caf%C3%A9' } })]);
+  for (const target of ['/caf%C3%A9/menu', '/caf%c3%a9/menu', '/caf%C3%a9']) {
+    const n = normalizeTarget(target);
+    assert.ok(!('error' in n), target);
+    assert.equal(t.match('h', n.path, 'GET', {})?.route.name, 'cafe', target);
+  }
 });

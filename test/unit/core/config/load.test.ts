@@ -53,17 +53,17 @@ test('YAML syntax errors carry a line', () => {
   assert.ok(errors[0].line);
 });
 
-test('a path match must be normalized as requests are: "//", "." and ".." segments are refused, the field named', () => {
+test('a path match must be normalized as requests are: "//", "." and ".." segments, raw non-ASCII and lowercase escapes are refused, the field named', () => {
   const config = (values: string[]) => `apiVersion: meshgate/v1
 services: [{ name: echo }]
 routes:
 ${values.map((v, i) => `  - name: r${i}\n    matches: [{ path: { value: "${v}" } }]\n    backendRefs: [{ name: echo }]`).join('\n')}
 `;
-  const bad = ['/a//b', '//', '/./a', '/a/..', '/a/../b'];
+  const bad = ['/a//b', '//', '/./a', '/a/..', '/a/../b', '/café', '/a b', '/a%2fb', '/a%'];
   const { config: refused, errors } = parseConfigText(config(bad));
   assert.equal(refused, undefined);
   assert.deepEqual(errors.map((e) => e.path), bad.map((_, i) => `routes[${i}].matches[0].path.value`));
   assert.match(errors[0].message, /no "\/\/", "\." or "\.\." segments/);
-  const good = ['/', '/a', '/a/', '/a/b', '/.well-known/x', '/a/..b'];
+  const good = ['/', '/a', '/a/', '/a/b', '/.well-known/x', '/a/..b', '/caf%C3%A9', '/v1/items:batch', "/a;b=c,d!$&'()*+@~"];
   assert.deepEqual(parseConfigText(config(good)).errors, []);
 });
