@@ -52,13 +52,25 @@ const HeaderModifier = Type.Object(
   { additionalProperties: false },
 );
 
+/** A path the mesh sends (a rewrite, a health check): RFC 3986 characters only, or every request on it fails. */
+const SentPath = Type.String({
+  pattern: "^/([A-Za-z0-9\\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$",
+  description: 'absolute path of RFC 3986 characters (%XX escapes for others)',
+});
+
+/** A health check's request target: a SentPath, and a query if the check needs one. */
+const HealthPath = Type.String({
+  pattern: "^/([A-Za-z0-9\\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*(\\?([A-Za-z0-9\\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?$",
+  description: 'absolute path and optional query of RFC 3986 characters (%XX escapes for others)',
+});
+
 const URLRewrite = Type.Object(
   {
     path: Type.Object(
       {
         type: Type.Union([Type.Literal('ReplacePrefixMatch'), Type.Literal('ReplaceFullPath')]),
-        replacePrefixMatch: Type.Optional(Type.String({ pattern: '^/' })),
-        replaceFullPath: Type.Optional(Type.String({ pattern: '^/' })),
+        replacePrefixMatch: Type.Optional(SentPath),
+        replaceFullPath: Type.Optional(SentPath),
       },
       { additionalProperties: false },
     ),
@@ -164,7 +176,7 @@ const OutlierDetection = Type.Object(
 
 const HealthCheck = Type.Object(
   {
-    path: Type.String({ pattern: '^/' }),
+    path: HealthPath,
     interval: Type.Optional(Duration),
     timeout: Type.Optional(Duration),
     unhealthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),

@@ -1,6 +1,7 @@
 // Validate a config document and name every field that is wrong: the TypeBox error walk over the schema, then the
 // cross-references (check.ts). For the CLI, the registry and a node explaining a refused snapshot; a node's
 // everyday check (check.ts) loads no TypeBox. Apart from the YAML reader (load.ts), which needs this too.
+import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { MeshConfig } from './schema.js';
 import { SHAPE_MISMATCH, checkConfig, fieldPath, type ConfigError } from './check.js';
@@ -32,13 +33,32 @@ export function validateConfig(value: unknown): { config?: MeshConfig; errors: C
   if (checked.config || checked.errors[0]?.message !== SHAPE_MISMATCH) return checked;
   const errors: ConfigError[] = [];
   const seen = new Set<string>();
-  for (const e of checker.Errors(value)) {
-    const path = fieldPath(pointerSegments(e.path));
+  const add = (pointer: string, schema: unknown, message: string) => {
+    const path = fieldPath(pointerSegments(pointer));
     // A union reports once per branch; one line per field is what a reader needs.
-    if (seen.has(path)) continue;
+    if (seen.has(path)) return;
     seen.add(path);
-    errors.push({ path, message: friendlyMessage(e.schema as { anyOf?: { const?: unknown }[] }, e.message) });
+    errors.push({ path, message: friendlyMessage(schema as { anyOf?: { const?: unknown }[] }, message) });
+  };
+  for (const e of checker.Errors(value)) {
+    const tagged = taggedUnion(e.schema, e.value);
+    if (!tagged) add(e.path, e.schema, e.message);
+    else if (tagged.branch) for (const inner of TypeCompiler.Compile(tagged.branch).Errors(e.value)) add(e.path + inner.path, inner.schema, inner.message);
+    else add(`${e.path}/type`, e.schema, `must be one of: ${tagged.types.join(', ')}`);
   }
   return { errors };
+}
+
+/**
+ * A union of objects told apart by their `type` (a route's filters): the value's own branch, whose errors name the
+ * field, instead of "expected union value"; no branch when the type is none of them.
+ */
+function taggedUnion(schema: TSchema, value: unknown): { branch?: TSchema; types: string[] } | undefined {
+  const branches = (schema as { anyOf?: TSchema[] }).anyOf;
+  const typeOf = (b: TSchema) => (b as { properties?: { type?: { const?: unknown } } }).properties?.type?.const;
+  if (!branches?.length || !branches.every((b) => typeof typeOf(b) === 'string')) return undefined;
+  if (!value || typeof value !== 'object') return undefined;
+  const type = (value as { type?: unknown }).type;
+  return { branch: branches.find((b) => typeOf(b) === type), types: branches.map((b) => typeOf(b) as string) };
 }
 

@@ -67,3 +67,37 @@ ${values.map((v, i) => `  - name: r${i}\n    matches: [{ path: { value: "${v}" }
   const good = ['/', '/a', '/a/', '/a/b', '/.well-known/x', '/a/..b', '/caf%C3%A9', '/v1/items:batch', "/a;b=c,d!$&'()*+@~"];
   assert.deepEqual(parseConfigText(config(good)).errors, []);
 });
+
+test('a path the mesh sends (URL rewrite, health check) must be RFC 3986 characters, or the field is named', () => {
+  const config = (rewrite: string, health: string) => `apiVersion: meshgate/v1
+services: [{ name: echo, healthCheck: { path: "${health}" } }]
+routes:
+  - name: r
+    matches: [{ path: { value: /x } }]
+    backendRefs: [{ name: echo }]
+    filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: "${rewrite}" } } }]
+`;
+  const { errors } = parseConfigText(config('/new path', '/héalth'));
+  assert.deepEqual(errors.map((e) => e.path).sort(), ['routes[0].filters[0].urlRewrite.path.replacePrefixMatch', 'services[0].healthCheck.path']);
+  assert.deepEqual(parseConfigText(config('/v2/caf%c3%a9;x=1', '/healthz?deep=1&from=mesh')).errors, []);
+  assert.deepEqual(parseConfigText(config('/v2?x=1', '/healthz?a b')).errors.map((e) => e.path).sort(), ['routes[0].filters[0].urlRewrite.path.replacePrefixMatch', 'services[0].healthCheck.path']);
+});
+
+test('a filter is checked as the kind its type names: the wrong field inside it is named, or the type itself', () => {
+  const config = (filter: string) => `apiVersion: meshgate/v1
+services: [{ name: echo }]
+routes:
+  - name: r
+    matches: [{ path: { value: /x } }]
+    backendRefs: [{ name: echo }]
+    filters: [${filter}]
+`;
+  const errorsOf = (filter: string) => parseConfigText(config(filter)).errors.map((e) => `${e.path}: ${e.message}`);
+  assert.deepEqual(errorsOf('{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: "bad name", value: v }] } }'), [
+    'routes[0].filters[0].requestHeaderModifier.set[0].name: expected string to match \'^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$\'',
+  ]);
+  assert.deepEqual(errorsOf('{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /a }, extra: 1 } }'), [
+    'routes[0].filters[0].urlRewrite.extra: Unexpected property',
+  ]);
+  assert.deepEqual(errorsOf('{ type: UrlRewrite }'), ['routes[0].filters[0].type: must be one of: RequestHeaderModifier, ResponseHeaderModifier, URLRewrite']);
+});
