@@ -50,15 +50,19 @@ export function validateConfig(value: unknown): { config?: MeshConfig; errors: C
 }
 
 /**
- * A union of objects told apart by their `type` (a route's filters): the value's own branch, whose errors name the
- * field, instead of "expected union value"; no branch when the type is none of them.
+ * The branch of a union the value means, whose errors name the field, instead of "expected union value": for a
+ * union of objects told apart by `type` (a route's filters), the one its type names (none when the type is none of
+ * them: `types` lists them); for a policy given inline or by name (`auth`, `quota`), the object branch when the
+ * value is an object. Undefined when no one branch is meant (unions of literals get their own message).
  */
 function taggedUnion(schema: TSchema, value: unknown): { branch?: TSchema; types: string[] } | undefined {
   const branches = (schema as { anyOf?: TSchema[] }).anyOf;
+  if (!branches?.length || !value || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const typeOf = (b: TSchema) => (b as { properties?: { type?: { const?: unknown } } }).properties?.type?.const;
-  if (!branches?.length || !branches.every((b) => typeof typeOf(b) === 'string')) return undefined;
-  if (!value || typeof value !== 'object') return undefined;
-  const type = (value as { type?: unknown }).type;
-  return { branch: branches.find((b) => typeOf(b) === type), types: branches.map((b) => typeOf(b) as string) };
+  if (branches.every((b) => typeof typeOf(b) === 'string')) {
+    const type = (value as { type?: unknown }).type;
+    return { branch: branches.find((b) => typeOf(b) === type), types: branches.map((b) => typeOf(b) as string) };
+  }
+  const objects = branches.filter((b) => (b as { type?: unknown }).type === 'object');
+  return objects.length === 1 ? { branch: objects[0], types: [] } : undefined;
 }
-

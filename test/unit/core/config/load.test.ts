@@ -101,3 +101,17 @@ routes:
   ]);
   assert.deepEqual(errorsOf('{ type: UrlRewrite }'), ['routes[0].filters[0].type: must be one of: RequestHeaderModifier, ResponseHeaderModifier, URLRewrite']);
 });
+
+test('a policy given inline (auth, quota) is checked as one: its wrong field is named', () => {
+  const config = (route: string) => `apiVersion: meshgate/v1
+services: [{ name: echo }]
+routes:
+  - name: r
+    matches: [{ path: { value: /x } }]
+    backendRefs: [{ name: echo }]
+${route}`;
+  const errorsOf = (route: string) => parseConfigText(config(route)).errors.map((e) => e.path);
+  assert.deepEqual(errorsOf('    auth: { scopes: read }\n'), ['routes[0].auth.scopes']);
+  assert.deepEqual(errorsOf('    quota: [{ limit: -1, window: minute }]\n'), ['routes[0].quota[0].limit']);
+  assert.deepEqual(errorsOf('    auth: Not_A_Name\n'), ['routes[0].auth']);
+});
