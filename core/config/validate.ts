@@ -46,7 +46,8 @@ export function validateConfig(value: unknown): { config?: MeshConfig; errors: C
     else if (tagged.branch) for (const inner of TypeCompiler.Compile(tagged.branch).Errors(e.value)) add(e.path + inner.path, inner.schema, inner.message);
     else add(`${e.path}/type`, e.schema, `must be one of: ${tagged.types.join(', ')}`);
   }
-  return { errors };
+  // The walk and the generated check come from the same schema (a test holds them equal); never refuse in silence.
+  return { errors: errors.length ? errors : checked.errors };
 }
 
 /**
