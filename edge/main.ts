@@ -132,9 +132,8 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   const plainEngine = new Engine<EdgeDeps>('edge', EDGE_CHAIN, { ...base, secure: false }, log);
   plainEngine.attach(runtime.holder);
 
-  // Host is checked by the request-framing stage, so a missing one is a JSON 400 like every other refusal.
   const plainHandler = createRequestHandler({ engine: plainEngine, holder: runtime.holder, log });
-  const server = http.createServer({ ...serverOptions(limits), requireHostHeader: false }, plainHandler);
+  const server = http.createServer(serverOptions(limits), plainHandler);
   applyLimits(server, limits);
   answerClientErrors(server, log);
   const tunnels = new Tunnels();

@@ -156,10 +156,8 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   // Both listeners speak HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port: gRPC hops arrive as HTTP/2.
   const inboundHandler = createRequestHandler({ engine: inboundEngine, holder: runtime.holder, log });
   const outboundHandler = createRequestHandler({ engine: outboundEngine, holder: runtime.holder, log });
-  // Host is checked by the request-framing stage, so a missing one is a JSON 400 like every other refusal.
-  const h1Options = { ...serverOptions(), requireHostHeader: false };
-  const inbound = new DualProtocolServer(http.createServer(h1Options, inboundHandler), inboundHandler);
-  const outbound = new DualProtocolServer(http.createServer(h1Options, outboundHandler), outboundHandler);
+  const inbound = new DualProtocolServer(http.createServer(serverOptions(), inboundHandler), inboundHandler);
+  const outbound = new DualProtocolServer(http.createServer(serverOptions(), outboundHandler), outboundHandler);
   // h2c from the mesh is still HTTP/2 from whoever reaches the port: the same rapid-reset guard as the edge.
   guardHttp2('sidecar', inbound.http2);
   guardHttp2('sidecar', outbound.http2);

@@ -42,7 +42,9 @@ export function serverOptions(limits: HttpLimits = DEFAULT_LIMITS): http.ServerO
     // How often node looks for connections past headersTimeout/requestTimeout (its default, 30 s, lets a
     // slow-loris client hold a socket far longer than the limits say).
     connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-    requireHostHeader: true,
+    // Host is checked by every mesh listener's request-framing stage, so a missing one is a JSON 400 like every
+    // other refusal (node's own check answers an empty 400).
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
     insecureHTTPParser: false,
   };
