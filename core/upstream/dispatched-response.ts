@@ -18,7 +18,7 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
   private resolve!: (response: UpstreamResponse) => void;
   private reject!: (err: unknown) => void;
   private controller: Dispatcher.DispatchController | undefined;
-  private started = false;
+  /** The final response's status; 0 until its head arrived. */
   private status = 0;
   private ended = false;
   private error: Error | undefined;
@@ -46,7 +46,6 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, HeaderValue | undefined>): void {
     if (statusCode < 200) return; // 1xx informational: the final response follows
-    this.started = true;
     this.status = statusCode;
     this.resolve({ status: statusCode, headers, body: this });
   }
@@ -88,7 +87,7 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
       return;
     }
     this.error = err;
-    if (!this.started) {
+    if (this.status === 0) {
       this.reject(upstreamError(err, this.address));
       return;
     }
