@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { MemoryStore } from '../core/store/memory-store.js';
 import type { Store } from '../core/store/store.js';
 import { parseConfigText } from '../core/config/load.js';
-import { formatError } from '../core/config/validate.js';
+import { formatError } from '../core/config/check.js';
 import { readFile } from 'node:fs/promises';
 import { logger } from '../core/telemetry/log.js';
 import { initTracing, shutdownTracing } from '../core/telemetry/tracing.js';

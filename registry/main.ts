@@ -5,7 +5,7 @@ import { timingSafeEqual, createHash, randomUUID } from 'node:crypto';
 import { startAdmin, type AdminServer } from '../core/http/admin-server.js';
 import { CONFIG_KEY, NODES_PREFIX, type NodeRecord } from '../core/config/config-watch.js';
 import { parseConfigText } from '../core/config/load.js';
-import { formatError, ConfigInvalidError } from '../core/config/validate.js';
+import { formatError, ConfigInvalidError } from '../core/config/check.js';
 import type { SnapshotRecord } from '../core/config/snapshot.js';
 import type { Store, Watcher } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';

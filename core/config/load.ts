@@ -2,7 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { MeshConfig } from './schema.js';
-import { ConfigInvalidError, validateConfig, type ConfigError } from './validate.js';
+import { ConfigInvalidError, type ConfigError } from './check.js';
+import { validateConfig } from './validate.js';
 
 /** Parse YAML text and validate it; errors carry file lines. */
 export function parseConfigText(text: string): { config?: MeshConfig; errors: ConfigError[] } {

@@ -6,8 +6,6 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { MeshConfig } from './schema.js';
 import { SHAPE_MISMATCH, checkConfig, fieldPath, type ConfigError } from './check.js';
 
-export { ConfigInvalidError, checkConfig, fieldPath, formatError, type ConfigError } from './check.js';
-
 const checker = TypeCompiler.Compile(MeshConfig);
 
 function pointerSegments(pointer: string): string[] {
