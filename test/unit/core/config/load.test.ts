@@ -68,15 +68,23 @@ ${values.map((v, i) => `  - name: r${i}\n    matches: [{ path: { value: "${v}" }
   assert.deepEqual(parseConfigText(config(good)).errors, []);
 });
 
-test('a path the mesh sends (URL rewrite, health check) must be RFC 3986 characters, or the field is named', () => {
-  const config = (rewrite: string, health: string) => `apiVersion: meshgate/v1
-services: [{ name: echo, healthCheck: { path: "${health}" } }]
+/** A config of one service `echo` and one route `r` on /x to it; `route` adds lines to the route (4 spaces in). */
+function oneRoute(route: string, service = '{ name: echo }'): string {
+  return `apiVersion: meshgate/v1
+services: [${service}]
 routes:
   - name: r
     matches: [{ path: { value: /x } }]
     backendRefs: [{ name: echo }]
-    filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: "${rewrite}" } } }]
-`;
+${route}`;
+}
+
+test('a path the mesh sends (URL rewrite, health check) must be RFC 3986 characters, or the field is named', () => {
+  const config = (rewrite: string, health: string) =>
+    oneRoute(
+      `    filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: "${rewrite}" } } }]\n`,
+      `{ name: echo, healthCheck: { path: "${health}" } }`,
+    );
   const { errors } = parseConfigText(config('/new path', '/héalth'));
   assert.deepEqual(errors.map((e) => e.path).sort(), ['routes[0].filters[0].urlRewrite.path.replacePrefixMatch', 'services[0].healthCheck.path']);
   assert.deepEqual(parseConfigText(config('/v2/caf%c3%a9;x=1', '/healthz?deep=1&from=mesh')).errors, []);
@@ -84,15 +92,7 @@ routes:
 });
 
 test('a filter is checked as the kind its type names: the wrong field inside it is named, or the type itself', () => {
-  const config = (filter: string) => `apiVersion: meshgate/v1
-services: [{ name: echo }]
-routes:
-  - name: r
-    matches: [{ path: { value: /x } }]
-    backendRefs: [{ name: echo }]
-    filters: [${filter}]
-`;
-  const errorsOf = (filter: string) => parseConfigText(config(filter)).errors.map((e) => `${e.path}: ${e.message}`);
+  const errorsOf = (filter: string) => parseConfigText(oneRoute(`    filters: [${filter}]\n`)).errors.map((e) => `${e.path}: ${e.message}`);
   assert.deepEqual(errorsOf('{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: "bad name", value: v }] } }'), [
     'routes[0].filters[0].requestHeaderModifier.set[0].name: expected string to match \'^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$\'',
   ]);
@@ -103,14 +103,7 @@ routes:
 });
 
 test('a policy given inline (auth, quota) is checked as one: its wrong field is named', () => {
-  const config = (route: string) => `apiVersion: meshgate/v1
-services: [{ name: echo }]
-routes:
-  - name: r
-    matches: [{ path: { value: /x } }]
-    backendRefs: [{ name: echo }]
-${route}`;
-  const errorsOf = (route: string) => parseConfigText(config(route)).errors.map((e) => e.path);
+  const errorsOf = (route: string) => parseConfigText(oneRoute(route)).errors.map((e) => e.path);
   assert.deepEqual(errorsOf('    auth: { scopes: read }\n'), ['routes[0].auth.scopes']);
   assert.deepEqual(errorsOf('    quota: [{ limit: -1, window: minute }]\n'), ['routes[0].quota[0].limit']);
   assert.deepEqual(errorsOf('    auth: Not_A_Name\n'), ['routes[0].auth']);
