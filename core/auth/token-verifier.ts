@@ -3,6 +3,7 @@ import { jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import type { AuthPolicy, IssuerConfig } from '../config/schema.js';
 import { MeshError, invalidToken, meshError } from '../errors.js';
 import type { Identity } from '../pipeline/exchange.js';
+import { identityHeaderValue } from '../http/strip-identity-headers.js';
 import { client, LATENCY_BUCKETS } from '../telemetry/metrics.js';
 import { logger } from '../telemetry/log.js';
 import { ASYMMETRIC_ALGORITHMS } from './key-record.js';
@@ -279,6 +280,8 @@ function identityOf(claims: Record<string, unknown>, issuer: string): Identity {
     subject: claims.sub as string,
     issuer,
     clientId,
+    subjectHeader: identityHeaderValue(claims.sub as string),
+    clientIdHeader: clientId === undefined ? undefined : identityHeaderValue(clientId),
     scopes: scopesOf(claims),
     claims,
     claimsHeader: Buffer.from(JSON.stringify(claims)).toString('base64url'),

@@ -10,6 +10,9 @@ export interface Identity {
   subject: string;
   issuer: string;
   clientId: string | undefined;
+  /** `subject` and `clientId` as header values (identityHeaderValue), computed once per cached token. */
+  subjectHeader: string;
+  clientIdHeader: string | undefined;
   scopes: ReadonlySet<string>;
   claims: Readonly<Record<string, unknown>>;
   /** Base64url JSON of the claims, computed once per cached token, not per request. */

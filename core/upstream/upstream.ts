@@ -74,6 +74,9 @@ function failureKind(err: unknown): FailureKind {
 /** Map an undici/network error to the mesh error a client sees, keeping how it failed for the layers. */
 export function upstreamError(err: unknown, address = ''): MeshError {
   if (err instanceof MeshError) return err;
+  // undici refused to send what the mesh built (a header value it cannot carry): the mesh's fault, not the
+  // upstream's, so it is not retried and does not count against the upstream's breaker or outlier detection.
+  if (err instanceof undiciErrors.InvalidArgumentError) return new MeshError('internal', 'The request could not be sent upstream.');
   const kind = failureKind(err);
   if (kind === 'timeout') return new UpstreamFailure('deadline_exceeded', undefined, kind, address);
   const message = kind === 'connect' ? 'The upstream refused the connection.' : 'The upstream failed to answer.';

@@ -13,10 +13,10 @@ export const headerTransform: StageDef<unknown> = {
       request(x) {
         const h = x.upstreamHeaders;
         if (x.identity) {
-          h['x-auth-subject'] = x.identity.subject;
+          h['x-auth-subject'] = x.identity.subjectHeader;
           h['x-auth-claims'] = x.identity.claimsHeader;
           // The OAuth client the token was issued to (client_id, azp or cid), when the token names one.
-          if (x.identity.clientId !== undefined) h['x-auth-client-id'] = x.identity.clientId;
+          if (x.identity.clientIdHeader !== undefined) h['x-auth-client-id'] = x.identity.clientIdHeader;
         }
         if (ops) {
           for (const name of ops.remove) delete h[name];

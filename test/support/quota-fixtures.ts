@@ -38,6 +38,8 @@ export function fakeExchange(request: FakeRequest = {}): Exchange {
       subject: String(request.claims.sub ?? ''),
       issuer: 'test',
       clientId: undefined,
+      subjectHeader: String(request.claims.sub ?? ''),
+      clientIdHeader: undefined,
       scopes: new Set(),
       claims: request.claims,
       claimsHeader: '',

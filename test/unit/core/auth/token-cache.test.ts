@@ -6,7 +6,7 @@ import { TokenCache, type VerifiedToken } from '../../../../core/auth/token-cach
 function verified(o: Partial<VerifiedToken> = {}): VerifiedToken {
   return {
     ok: true,
-    identity: { subject: 's', issuer: 'i', clientId: undefined, scopes: new Set(), claims: {}, claimsHeader: 'e30' },
+    identity: { subject: 's', issuer: 'i', clientId: undefined, subjectHeader: 's', clientIdHeader: undefined, scopes: new Set(), claims: {}, claimsHeader: 'e30' },
     jti: 'j',
     sub: 's',
     exp: undefined,

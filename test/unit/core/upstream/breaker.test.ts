@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { BreakerSet, circuitBreaker } from '../../../../core/upstream/breaker.js';
-import type { Upstream } from '../../../../core/upstream/upstream.js';
+import { errors as undiciErrors } from 'undici';
+import { UpstreamFailure, upstreamError, type Upstream } from '../../../../core/upstream/upstream.js';
 import { MeshError } from '../../../../core/errors.js';
 import { registry } from '../../../../core/telemetry/metrics.js';
 import { layerExchange, layerSnapshot, response } from '../../../support/layer-exchange.js';
@@ -89,5 +90,16 @@ test('the breaker counts calls without keeping a latency per call (no sort of th
   assert.equal(stats.failures, 500);
   assert.equal(breakers.state('svc'), 'closed', '25% failures stay under the 50% threshold');
   assert.deepEqual(stats.latencyTimes, []);
+  breakers.shutdown();
+});
+
+test('a request undici refuses to send (the mesh built a bad header) is a 500 that does not open the breaker', async () => {
+  const breakers = new BreakerSet('unit-refused');
+  const layer = circuitBreaker(breakers)(() => Promise.reject(upstreamError(new undiciErrors.InvalidArgumentError('invalid x-auth-subject header'))));
+  const snapshot = layerSnapshot({ circuitBreaker: cb });
+  for (let i = 0; i < 8; i++) {
+    await assert.rejects(layer(layerExchange(snapshot)), (e: unknown) => e instanceof MeshError && !(e instanceof UpstreamFailure) && e.code === 'internal' && e.status === 500);
+  }
+  assert.equal(breakers.state('svc'), 'closed');
   breakers.shutdown();
 });
