@@ -186,7 +186,7 @@ export function registerAuthz(program: Command): void {
       if (opts.before !== undefined && !opts.sub) throw new UsageError('--before only applies to --sub');
       let before: number | undefined;
       if (opts.before !== undefined) {
-        before = /^[0-9]+$/.test(opts.before) ? Number(opts.before) : Math.floor(Date.parse(opts.before) / 1000);
+        before = /^[0-9]+$/.test(opts.before) ? Number(opts.before) : Math.ceil(Date.parse(opts.before) / 1000);
         if (!Number.isFinite(before)) throw new UsageError(`--before "${opts.before}" is neither epoch seconds nor an ISO-8601 time`);
       }
       const body = { [targets[0]]: opts[targets[0]], before, expiresAt: opts.expiresAt, reason: opts.reason };

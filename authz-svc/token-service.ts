@@ -190,7 +190,9 @@ export class TokenService {
     if (body.jti !== undefined) {
       [kind, id, expiresAt] = ['jti', body.jti, body.expiresAt ?? longest];
     } else if (body.sub !== undefined) {
-      before = body.before ?? now;
+      // `iat` has whole seconds: "before now" is the end of this second, so a token issued earlier in this same
+      // second is revoked too (a stolen token used at once), and one issued later this second along with it.
+      before = body.before ?? now + 1;
       if (before > longest) throw new InvalidField('before', `must be at most ${this.keys.maxTtlSeconds} s ahead`);
       // A token issued just before T lives at most maxTtl past T.
       [kind, id, expiresAt] = ['sub', body.sub, body.expiresAt ?? before + this.keys.maxTtlSeconds];

@@ -9,6 +9,7 @@ import { SigningKeys } from '../../../authz-svc/signing-keys.js';
 import { MemoryOpaqueTokenStore } from '../../../authz-svc/opaque-tokens.js';
 import { InvalidField, TokenService } from '../../../authz-svc/token-service.js';
 import { claimsOf } from '../../support/auth-fixtures.js';
+import { waitFor } from '../../support/wait-for.js';
 
 async function service(now = () => 1_800_000_000_000) {
   const store = new MemoryStore();
@@ -42,6 +43,20 @@ test('each revocation is leased for the longest lifetime it can affect, plus ske
   const byOpaque = await s.svc.revoke({ token: opaque });
   assert.deepEqual([byOpaque.kind, byOpaque.id, byOpaque.expiresAt], ['opaque', tokenHash(opaque), now + 120]);
   assert.equal(await s.opaque.load(tokenHash(opaque)), undefined, 'the opaque record is deleted');
+  await s.close();
+});
+
+test('revoking a subject without T refuses a token issued earlier in the same second', async () => {
+  // iat has whole seconds: with T = now, a token issued 300 ms before the revocation (iat = now) was not < T and
+  // stayed valid until its exp.
+  let nowMs = 1_800_000_000_200;
+  const s = await service(() => nowMs);
+  const { token } = await s.svc.issue({ sub: 'mallory-victim', ttlSeconds: 600 });
+  nowMs += 300;
+  const record = await s.svc.revoke({ sub: 'mallory-victim' });
+  assert.equal(record.before, 1_800_000_001);
+  await waitFor(() => s.revocations.isRevoked({ sub: 'mallory-victim', iat: claimsOf(token).iat as number }), 'the token issued before the revocation refused');
+  assert.equal(s.revocations.isRevoked({ sub: 'mallory-victim', iat: 1_800_000_001 }), false, 'a token of the next second is not');
   await s.close();
 });
 
