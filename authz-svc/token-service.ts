@@ -73,6 +73,22 @@ export type RevokeBody = Static<typeof RevokeBody>;
 
 const TARGETS = ['jti', 'sub', 'kid', 'token', 'tokenHash'] as const;
 
+const MAX_CLAIM_DEPTH = 32;
+/** A revocation outlives nothing by more than this (an etcd lease has a maximum TTL; a timer, a maximum delay). */
+const MAX_REVOCATION_SECONDS = 10 * 365 * 86_400;
+
+/** Breadth-first, so a deep value cannot overflow the stack while it is measured. */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  let level: unknown[] = [value];
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > max) return true;
+    const next: unknown[] = [];
+    for (const v of level) if (v !== null && typeof v === 'object') for (const child of Object.values(v)) next.push(child);
+    level = next;
+  }
+  return false;
+}
+
 const checkers = new Map<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
 
 /** Validate with the schema; the first error becomes an InvalidField naming its path. */
@@ -129,7 +145,13 @@ export class TokenService {
   async issue(body: IssueBody): Promise<IssuedToken> {
     const ttl = body.ttlSeconds ?? this.keys.defaultTtl;
     if (ttl > this.keys.maxTtlSeconds) throw new InvalidField('ttlSeconds', `must be at most ${this.keys.maxTtlSeconds}`);
-    if (body.claims && JSON.stringify(body.claims).length > 4096) throw new InvalidField('claims', 'must serialize to at most 4096 bytes');
+    if (body.claims) {
+      // JSON.parse keeps "__proto__" as a name; set on a payload it would replace the payload's prototype.
+      if (Object.hasOwn(body.claims, '__proto__')) throw new InvalidField('claims.__proto__', 'is not a claim name');
+      // Checked before serializing: JSON.stringify overflows the stack on a few thousand levels.
+      if (nestsDeeperThan(body.claims, MAX_CLAIM_DEPTH)) throw new InvalidField('claims', `must nest at most ${MAX_CLAIM_DEPTH} levels`);
+      if (JSON.stringify(body.claims).length > 4096) throw new InvalidField('claims', 'must serialize to at most 4096 bytes');
+    }
     if (body.type === 'opaque') {
       const token = newOpaqueToken();
       const iat = this.nowSec();
@@ -181,6 +203,7 @@ export class TokenService {
     const longest = now + this.keys.maxTtlSeconds;
     if (body.before !== undefined && body.sub === undefined) throw new InvalidField('before', 'only applies to sub');
     if (body.expiresAt !== undefined && body.expiresAt <= now) throw new InvalidField('expiresAt', 'must be in the future');
+    if (body.expiresAt !== undefined && body.expiresAt > now + MAX_REVOCATION_SECONDS) throw new InvalidField('expiresAt', 'must be at most 10 years ahead');
     const reason = body.reason;
     let kind: RevocationKind;
     let id: string;
@@ -216,7 +239,7 @@ export class TokenService {
         }
         if (typeof claims.jti !== 'string' || !claims.jti) throw new InvalidField('token', 'JWT has no jti; revoke by sub or kid');
         [kind, id] = ['jti', claims.jti];
-        expiresAt = typeof claims.exp === 'number' ? Math.max(claims.exp, now + 1) : longest;
+        expiresAt = typeof claims.exp === 'number' ? Math.min(Math.max(claims.exp, now + 1), now + MAX_REVOCATION_SECONDS) : longest;
       }
     }
 

@@ -7,6 +7,15 @@ interface Entry {
   leaseId?: string;
 }
 
+interface LeaseEntry {
+  /** Until the TTL ends; none for a kept-alive lease. */
+  timer: NodeJS.Timeout | undefined;
+  keys: Set<string>;
+}
+
+/** setTimeout holds at most 2^31 - 1 ms (24.8 days); a longer delay fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Subscription {
   prefix: string;
   listener: (event: WatchEvent) => void;
@@ -16,7 +25,7 @@ export class MemoryStore implements Store {
   readonly connected = true;
   private readonly data = new Map<string, Entry>();
   private readonly subscriptions = new Set<Subscription>();
-  private readonly leases = new Map<string, { timer: NodeJS.Timeout; keys: Set<string> }>();
+  private readonly leases = new Map<string, LeaseEntry>();
 
   async get(key: string): Promise<string | undefined> {
     return this.data.get(key)?.value;
@@ -64,10 +73,19 @@ export class MemoryStore implements Store {
       this.leases.delete(id);
       for (const key of keys) if (this.data.get(key)?.leaseId === id) this.remove(key);
     };
-    // A kept-alive lease in memory never lapses: the process holding it is the store's process.
-    const timer = setTimeout(expire, keepAlive ? 2 ** 31 - 1 : ttlSeconds * 1000);
-    timer.unref();
-    this.leases.set(id, { timer, keys });
+    const entry: LeaseEntry = { timer: undefined, keys };
+    // A kept-alive lease in memory never lapses: the process holding it is the store's process. A TTL longer than a
+    // timer can hold (a revocation for a token valid 30 days) is waited out in steps.
+    if (!keepAlive) {
+      const deadline = Date.now() + ttlSeconds * 1000;
+      const wait = () => {
+        const left = deadline - Date.now();
+        entry.timer = setTimeout(left > MAX_TIMER_MS ? wait : expire, Math.min(Math.max(left, 0), MAX_TIMER_MS));
+        entry.timer.unref();
+      };
+      wait();
+    }
+    this.leases.set(id, entry);
     return {
       id,
       put: async (key, value) => {
@@ -75,7 +93,7 @@ export class MemoryStore implements Store {
         this.set(key, value, id);
       },
       revoke: async () => {
-        clearTimeout(timer);
+        clearTimeout(entry.timer);
         expire();
       },
       onLost: () => {},

@@ -119,6 +119,11 @@ test('invalid requests name the field', async () => {
     [s.svc.revoke({ sub: 'a', before: 1_800_000_000 + 7200 }), 'before'],
     [s.svc.revoke({ token: 'a.b.c' }), 'token'],
     [s.svc.revoke({ jti: 'a', expiresAt: 5 }), 'expiresAt'],
+    [s.svc.revoke({ jti: 'a', expiresAt: 1e15 }), 'expiresAt'],
+    // Both were a 500: the first replaced the payload's prototype (jose: "JWT Claims Set MUST be an object"), the
+    // second overflowed the stack in JSON.stringify.
+    [s.svc.issue({ sub: 'a', claims: JSON.parse('{"__proto__":{"a":1}}') }), 'claims.__proto__'],
+    [s.svc.issue({ sub: 'a', claims: JSON.parse(`{"a":${'['.repeat(5000)}${']'.repeat(5000)}}`) }), 'claims'],
     [s.svc.listRevocations('all'), 'kind'],
   ];
   for (const [promise, field] of cases) await assert.rejects(promise, (err: unknown) => err instanceof InvalidField && err.field === field, field);
