@@ -31,13 +31,30 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
   private pendingBytes = 0;
   private dumping = false;
   private readonly onDrain = () => this.controller?.resume();
+  /** Until the response head arrives: the try's time limit, on a native timer (see poolUpstream). */
+  private headTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly address: string) {
+  /** `headTimeoutMs`: the request is cut, and fails as a timeout, when no response head came within it. */
+  constructor(
+    private readonly address: string,
+    headTimeoutMs?: number,
+  ) {
     this.response = new Promise<UpstreamResponse>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
+    if (headTimeoutMs !== undefined) this.headTimer = setTimeout(this.onHeadTimeout, headTimeoutMs);
   }
+
+  private readonly onHeadTimeout = () => {
+    this.headTimer = undefined;
+    const err = Object.assign(new Error('no response head within the time limit'), { name: 'TimeoutError' });
+    this.destroy(err);
+    if (this.controller) return; // undici reports the abort through onResponseError
+    // Still queued for a connection: fail now; the request is dropped when it reaches one.
+    this.error = err;
+    this.reject(upstreamError(err, this.address));
+  };
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
@@ -46,6 +63,7 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, HeaderValue | undefined>): void {
     if (statusCode < 200) return; // 1xx informational: the final response follows
+    clearTimeout(this.headTimer);
     this.status = statusCode;
     this.resolve({ status: statusCode, headers, body: this });
   }
@@ -78,6 +96,7 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    clearTimeout(this.headTimer);
     if (this.ended || this.error) return;
     if (this.status === 204 || this.status === 304) {
       // Nothing follows the head of these (RFC 9110 §15.3.5, §15.4.5), so an error after it loses nothing. undici

@@ -79,7 +79,11 @@ export function poolUpstream(pools: PoolSet): Upstream {
     const limit = Math.min(remaining, x.perTryTimeoutMs);
     const timeout = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 300_000;
     const address = x.upstreamAddress;
-    const handler = new DispatchedResponse(address);
+    // The wait for the head is timed by the handler on a native timer. undici's headersTimeout runs on its fast
+    // timers, which tick every ~0.5 s and fire up to that much late or early (a 1 s deadline gave 504s after
+    // 517 ms, a 100 ms one let a 461 ms answer through). bodyTimeout stays undici's: the longest silence between two
+    // chunks of a body, as nginx's proxy_read_timeout and Kong's read_timeout (a body may take longer in all).
+    const handler = new DispatchedResponse(address, timeout);
     x.inflight = handler;
     try {
       pools.get(address, x.snapshot?.services.get(x.service)).dispatch(
@@ -88,7 +92,7 @@ export function poolUpstream(pools: PoolSet): Upstream {
           method: x.method as 'GET',
           headers: x.upstreamHeaders,
           body: requestBody(x),
-          headersTimeout: timeout,
+          headersTimeout: 0,
           bodyTimeout: timeout,
         },
         handler,
