@@ -55,6 +55,8 @@ export function crossCheck(config: MeshConfig): ConfigError[] {
     services.add(s.name);
     checkDurations(s, [`services[${i}]`], errors);
   });
+  // Own names only: `in` would find "constructor" or "toString" on Object.prototype (a route with `auth: constructor`
+  // passed, compiled to a policy with no checks, and served without authentication).
   const authPolicies = config.policies?.auth ?? {};
   const quotaPolicies = config.policies?.quota ?? {};
   const routes = new Set<string>();
@@ -65,10 +67,10 @@ export function crossCheck(config: MeshConfig): ConfigError[] {
     r.backendRefs.forEach((b, j) => {
       if (!services.has(b.name)) errors.push({ path: `${at}.backendRefs[${j}].name`, message: `unknown service "${b.name}"` });
     });
-    if (typeof r.auth === 'string' && !(r.auth in authPolicies))
+    if (typeof r.auth === 'string' && !Object.hasOwn(authPolicies, r.auth))
       errors.push({ path: `${at}.auth`, message: `unknown auth policy "${r.auth}" (define it under policies.auth)` });
     r.quota?.forEach((q, j) => {
-      if (typeof q === 'string' && !(q in quotaPolicies))
+      if (typeof q === 'string' && !Object.hasOwn(quotaPolicies, q))
         errors.push({ path: `${at}.quota[${j}]`, message: `unknown quota policy "${q}" (define it under policies.quota)` });
     });
     r.filters?.forEach((f, j) => {

@@ -210,9 +210,16 @@ function headerOps(modifier: { set?: { name: string; value: string }[]; add?: { 
 const WINDOW_MS: Record<string, number> = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 };
 
 function compileRoute(config: MeshConfig, route: RouteConfig, services: Map<string, ServiceConfig>): CompiledRoute {
-  const auth = typeof route.auth === 'string' ? config.policies?.auth?.[route.auth] : route.auth;
+  // Named policies are checked before compiling (crossCheck); should one still be missing, refuse the snapshot
+  // rather than serve the route without it.
+  const named = <T>(kind: 'auth' | 'quota', name: string): T => {
+    const policies = config.policies?.[kind] as Record<string, T> | undefined;
+    if (!policies || !Object.hasOwn(policies, name)) throw new Error(`route "${route.name}": unknown ${kind} policy "${name}"`);
+    return policies[name];
+  };
+  const auth = typeof route.auth === 'string' ? named<AuthPolicy>('auth', route.auth) : route.auth;
   const quota = (route.quota ?? []).map((q, i): ResolvedQuotaPolicy => {
-    const policy = typeof q === 'string' ? config.policies!.quota![q] : q;
+    const policy = typeof q === 'string' ? named<QuotaPolicy>('quota', q) : q;
     const id = typeof q === 'string' ? q : `${route.name}.${i}`;
     return { ...policy, id, windowMs: WINDOW_MS[policy.window] ?? parseDuration(policy.window) };
   });

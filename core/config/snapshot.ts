@@ -50,13 +50,20 @@ export function compileRecord(
     return { errors: [{ path: 'version', message: 'snapshot record has no numeric version' }] };
   const { config, errors } = validate(record.config);
   if (!config) return { errors: errors.map((e) => ({ ...e, path: `config.${e.path}` })) };
-  const snapshot = compileConfig(config, {
-    version: record.version,
-    digest: record.digest ?? configDigest(config),
-    author: record.author,
-    message: record.message,
-    createdAt: record.createdAt,
-  });
+  let snapshot: CompiledSnapshot;
+  try {
+    snapshot = compileConfig(config, {
+      version: record.version,
+      digest: record.digest ?? configDigest(config),
+      author: record.author,
+      message: record.message,
+      createdAt: record.createdAt,
+    });
+  } catch (err) {
+    // A snapshot the checks let through but that cannot be compiled is refused like an invalid one: a node keeps
+    // serving what it had instead of crashing on it.
+    return { errors: [{ path: 'config', message: `cannot be compiled: ${(err as Error).message}` }] };
+  }
   return { snapshot, record, errors: [] };
 }
 

@@ -11,6 +11,7 @@ import { MeshConfig } from '../../../../core/config/schema.js';
 import { isMeshConfigShape } from '../../../../core/config/shape-check.js';
 import { SHAPE_MISMATCH, checkConfig } from '../../../../core/config/check.js';
 import { explainRefusal } from '../../../../core/config/config-watch.js';
+import { compileRecord } from '../../../../core/config/snapshot.js';
 
 const example = parse(readFileSync('compose/routes.yaml', 'utf8')) as Record<string, unknown>;
 const clone = () => structuredClone(example) as { routes: Record<string, unknown>[]; services: Record<string, unknown>[]; [k: string]: unknown };
@@ -53,6 +54,22 @@ test('checkConfig: a wrong shape is one error at the root; cross-references afte
   dangling.routes[0].backendRefs = [{ name: 'nowhere' }];
   assert.deepEqual(checkConfig(dangling).errors.map((e) => e.path), ['routes[0].backendRefs[0].name']);
   assert.equal(checkConfig(example).config, example);
+});
+
+test('a policy named after an Object.prototype member is unknown: refused by the check, and by the compiler too', () => {
+  // Before: `auth: constructor` passed (`in` found Object.prototype.constructor) and the route was served without
+  // authentication; `quota: [constructor]` crashed `apply`, and a node that received such a snapshot.
+  const auth = clone();
+  auth.routes[0].auth = 'constructor';
+  const quota = clone();
+  quota.routes[0].quota = ['constructor'];
+  assert.deepEqual(checkConfig(auth).errors.map((e) => e.path), ['routes[0].auth']);
+  assert.deepEqual(checkConfig(quota).errors.map((e) => e.path), ['routes[0].quota[0]']);
+  for (const config of [auth, quota]) {
+    const { snapshot, errors } = compileRecord(JSON.stringify({ version: 2, config }), (c) => ({ config: c as MeshConfig, errors: [] }));
+    assert.equal(snapshot, undefined);
+    assert.match(errors[0].message, /unknown (auth|quota) policy/);
+  }
 });
 
 test('a refused snapshot of the wrong shape is explained field by field (TypeBox, loaded for it)', async () => {
