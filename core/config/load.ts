@@ -18,7 +18,14 @@ export function parseConfigText(text: string): { config?: MeshConfig; errors: Co
       })),
     };
   }
-  const result = validateConfig(doc.toJS({ maxAliasCount: 100 }));
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // The yaml library refuses to expand an alias bomb ("billion laughs") past maxAliasCount.
+    return { errors: [{ path: '', message: (err as Error).message, line: 1 }] };
+  }
+  const result = validateConfig(value);
   for (const error of result.errors) error.line = lineOf(doc, lineCounter, error.path);
   return result;
 }

@@ -53,6 +53,16 @@ test('YAML syntax errors carry a line', () => {
   assert.ok(errors[0].line);
 });
 
+test('an alias bomb is an error with a line, not an exception (was a stack trace from the CLI and a 500 from the registry)', () => {
+  const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+  for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+  const { config, errors } = parseConfigText(levels.join('\n'));
+  assert.equal(config, undefined);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /alias/i);
+  assert.equal(errors[0].line, 1);
+});
+
 test('a path match must be normalized as requests are: "//", "." and ".." segments, raw non-ASCII and lowercase escapes are refused, the field named', () => {
   const config = (values: string[]) => `apiVersion: meshgate/v1
 services: [{ name: echo }]
