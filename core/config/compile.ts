@@ -207,6 +207,11 @@ function headerOps(modifier: { set?: { name: string; value: string }[]; add?: { 
   };
 }
 
+/** A request timeout; "0s" disables it, as in Gateway API's HTTPRoute (before, every request got an instant 504). */
+function timeoutOr(text: string | undefined): number {
+  return durationOr(text, Infinity) || Infinity;
+}
+
 const WINDOW_MS: Record<string, number> = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 };
 
 function compileRoute(config: MeshConfig, route: RouteConfig, services: Map<string, ServiceConfig>): CompiledRoute {
@@ -251,8 +256,8 @@ function compileRoute(config: MeshConfig, route: RouteConfig, services: Map<stri
     backends,
     auth: auth && auth.required !== false ? auth : auth,
     quota,
-    timeoutMs: durationOr(route.timeouts?.request ?? service?.timeouts?.request, Infinity),
-    perTryTimeoutMs: durationOr(route.timeouts?.backendRequest, Infinity),
+    timeoutMs: timeoutOr(route.timeouts?.request ?? service?.timeouts?.request),
+    perTryTimeoutMs: timeoutOr(route.timeouts?.backendRequest),
     retry: route.retry ?? service?.retry,
     requestHeaders,
     responseHeaders,

@@ -69,3 +69,18 @@ test('a route written with escapes (as the schema asks) matches requests however
     assert.equal(t.match('h', n.path, 'GET', {})?.route.name, 'cafe', target);
   }
 });
+
+test('a zero request or per-try timeout means none (Gateway API), not an instant 504', () => {
+  const { config, errors } = validateConfig({
+    apiVersion: 'meshgate/v1',
+    services: [{ name: 'a' }],
+    routes: [
+      r('zero', { path: { type: 'PathPrefix', value: '/zero' } }, { timeouts: { request: '0s', backendRequest: '0s' } }),
+      r('set', { path: { type: 'PathPrefix', value: '/set' } }, { timeouts: { request: '2s', backendRequest: '500ms' } }),
+    ],
+  });
+  assert.deepEqual(errors, []);
+  const [zero, set] = compileConfig(config!, { version: 1, digest: 'd' }).routes;
+  assert.deepEqual([zero.timeoutMs, zero.perTryTimeoutMs], [Infinity, Infinity]);
+  assert.deepEqual([set.timeoutMs, set.perTryTimeoutMs], [2000, 500]);
+});
