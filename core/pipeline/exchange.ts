@@ -43,6 +43,10 @@ export class Exchange {
   service: string;
   /** Absolute deadline on the performance.now() clock; Infinity when none. */
   deadlineAt: number;
+  /** The deadline is the caller's own budget (x-request-timeout-ms, grpc-timeout), shorter than the route's. */
+  deadlineIsCallers: boolean;
+  /** The try in flight is limited by the caller's budget, not by the route (set by the deadline layer). */
+  tryBoundByCaller: boolean;
   identity: Identity | undefined;
   /** Headers to send upstream, built by the header stages from the client's (never raw passthrough). */
   upstreamHeaders: Record<string, HeaderValue>;
@@ -84,6 +88,8 @@ export class Exchange {
     this.matchedPrefix = '';
     this.service = '';
     this.deadlineAt = Infinity;
+    this.deadlineIsCallers = false;
+    this.tryBoundByCaller = false;
     this.identity = undefined;
     this.upstreamHeaders = {};
     this.upstreamPath = '/';

@@ -48,7 +48,10 @@ export const routeMatch: StageDef<RouteDeps> = {
         const callerBudget = callerBudgetMs(x.req.headers);
         if (callerBudget !== undefined) {
           if (callerBudget <= 0) return new MeshError('deadline_exceeded', 'The caller\'s deadline has already passed.');
-          budget = Math.min(budget, callerBudget);
+          if (callerBudget < budget) {
+            budget = callerBudget;
+            x.deadlineIsCallers = true;
+          }
         }
         x.deadlineAt = x.startedAt + budget;
         x.upstreamHeaders = forwardableHeaders(x.req.headers);

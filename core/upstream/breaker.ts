@@ -8,7 +8,7 @@ import type { ServiceConfig } from '../config/schema.js';
 import type { Exchange } from '../pipeline/exchange.js';
 import { logger } from '../telemetry/log.js';
 import { client } from '../telemetry/metrics.js';
-import { UpstreamFailure, type Layer, type Upstream, type UpstreamResponse } from './upstream.js';
+import { UpstreamFailure, spentCallersBudget, type Layer, type Upstream, type UpstreamResponse } from './upstream.js';
 
 export const BREAKER_DEFAULTS = { errorThresholdPercentage: 50, volumeThreshold: 20, resetTimeoutMs: 10_000, rollingWindowMs: 10_000 };
 
@@ -36,8 +36,16 @@ const action: Action = async (x, next) => {
   return response;
 };
 
-/** Mesh refusals that say nothing about the upstream's health (pool full, no endpoint) do not count. */
-const notAFailure = (err: unknown): boolean => err instanceof MeshError && !(err instanceof UpstreamFailure);
+/**
+ * Mesh refusals that say nothing about the upstream's health (pool full, no endpoint) do not count, nor does a try
+ * that ran out of the caller's own budget.
+ */
+const notAFailure = (err: unknown, ...fired: unknown[]): boolean => {
+  if (err instanceof MeshError && !(err instanceof UpstreamFailure)) return true;
+  // opossum calls the filter with the error, then fire()'s arguments: [exchange, next].
+  const x = fired[0] as Exchange;
+  return spentCallersBudget(x, err, err instanceof FailedAnswer ? err.response.status : undefined);
+};
 
 type CircuitBreakerConfig = ServiceConfig['circuitBreaker'];
 

@@ -10,6 +10,7 @@ export function deadline(now: () => number = () => performance.now()): Layer {
     const perTry = x.route?.perTryTimeoutMs ?? Infinity;
     const budget = Math.min(remaining, perTry);
     x.perTryTimeoutMs = perTry; // read by the innermost upstream (pool or HTTP/2 session) to bound this try
+    x.tryBoundByCaller = x.deadlineIsCallers && remaining <= perTry;
     // The receiver reduces this by its own elapsed time; a retry tells it the (smaller) budget left now.
     if (Number.isFinite(budget)) x.upstreamHeaders['x-request-timeout-ms'] = String(Math.max(1, Math.floor(budget)));
     return next(x);

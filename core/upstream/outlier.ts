@@ -7,7 +7,7 @@ import { logger } from '../telemetry/log.js';
 import { client } from '../telemetry/metrics.js';
 import type { EndpointFilter } from './balance.js';
 import { endpointsOf, type EndpointSource } from './endpoints.js';
-import { UpstreamFailure, type Layer } from './upstream.js';
+import { UpstreamFailure, spentCallersBudget, type Layer } from './upstream.js';
 
 export const OUTLIER_DEFAULTS = { consecutiveErrors: 5, baseEjectionMs: 30_000, maxEjectionPercent: 10, maxEjectionMs: 300_000 };
 
@@ -81,12 +81,12 @@ export function outlierDetection(detector: OutlierDetector, discovered: Endpoint
     };
     return next(x).then(
       (response) => {
-        if (response.status >= 500) failed();
-        else detector.success(address);
+        if (response.status < 500) detector.success(address);
+        else if (!spentCallersBudget(x, undefined, response.status)) failed();
         return response;
       },
       (err: unknown) => {
-        if (err instanceof UpstreamFailure) failed();
+        if (err instanceof UpstreamFailure && !spentCallersBudget(x, err)) failed();
         throw err;
       },
     );

@@ -83,6 +83,16 @@ export function upstreamError(err: unknown, address = ''): MeshError {
   return new UpstreamFailure('upstream_failed', message, kind, address);
 }
 
+/**
+ * A try that ran out of time the caller chose (a client asked for less than the route allows): a 504 from the next
+ * hop or our own timeout then says nothing about the upstream's health, so neither the breaker nor outlier
+ * detection counts it. Otherwise one client sending `x-request-timeout-ms: 20` could open a breaker for everyone.
+ */
+export function spentCallersBudget(x: Exchange, err: unknown, status?: number): boolean {
+  if (!x.tryBoundByCaller) return false;
+  return status === 504 || (err instanceof UpstreamFailure && err.kind === 'timeout');
+}
+
 /** RFC 9110 §9.2.2: methods whose repetition has the same intended effect. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 export function isIdempotent(method: string): boolean {

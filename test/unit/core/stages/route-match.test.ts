@@ -6,13 +6,17 @@ import { routeMatch } from '../../../../core/stages/route-match.js';
 import { MeshError } from '../../../../core/errors.js';
 import { layerExchange, layerSnapshot } from '../../../support/layer-exchange.js';
 
-/** The deadline route-match stamps (ms after the exchange started), or the error it returns. */
-function deadline(headers: Record<string, string>, routeTimeout = '10s'): number | MeshError {
+function matched(headers: Record<string, string>, routeTimeout = '10s') {
   const snapshot = layerSnapshot({}, { timeouts: { request: routeTimeout } });
   const stage = routeMatch.build({ route: undefined, snapshot, deps: {} })!;
   const x = layerExchange(snapshot, { headers });
   x.path = '/svc/call';
-  const verdict = stage.request!(x);
+  return { x, verdict: stage.request!(x) };
+}
+
+/** The deadline route-match stamps (ms after the exchange started), or the error it returns. */
+function deadline(headers: Record<string, string>, routeTimeout = '10s'): number | MeshError {
+  const { x, verdict } = matched(headers, routeTimeout);
   if (verdict instanceof MeshError) return verdict;
   assert.equal(verdict, undefined);
   return Math.round(x.deadlineAt - x.startedAt);
@@ -35,4 +39,10 @@ test('a spent grpc-timeout is deadline_exceeded at once; a malformed one is igno
   assert.ok(spent instanceof MeshError && spent.code === 'deadline_exceeded');
   assert.equal(deadline({ 'grpc-timeout': '5 seconds' }), 10_000);
   assert.equal(deadline({ 'grpc-timeout': 'oops', 'x-request-timeout-ms': '900' }), 900);
+});
+
+test('the deadline is marked as the caller\'s only when the caller\'s budget is the shorter one', () => {
+  assert.equal(matched({ 'x-request-timeout-ms': '500' }).x.deadlineIsCallers, true);
+  assert.equal(matched({ 'grpc-timeout': '1M' }).x.deadlineIsCallers, false);
+  assert.equal(matched({}).x.deadlineIsCallers, false);
 });

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { BreakerSet, circuitBreaker } from '../../../../core/upstream/breaker.js';
 import { errors as undiciErrors } from 'undici';
-import { UpstreamFailure, upstreamError, type Upstream } from '../../../../core/upstream/upstream.js';
+import { UpstreamFailure, compose, upstreamError, type Upstream } from '../../../../core/upstream/upstream.js';
+import { deadline } from '../../../../core/upstream/deadline.js';
 import { MeshError } from '../../../../core/errors.js';
 import { registry } from '../../../../core/telemetry/metrics.js';
 import { layerExchange, layerSnapshot, response } from '../../../support/layer-exchange.js';
@@ -101,5 +102,29 @@ test('a request undici refuses to send (the mesh built a bad header) is a 500 th
     await assert.rejects(layer(layerExchange(snapshot)), (e: unknown) => e instanceof MeshError && !(e instanceof UpstreamFailure) && e.code === 'internal' && e.status === 500);
   }
   assert.equal(breakers.state('svc'), 'closed');
+  breakers.shutdown();
+});
+
+test('timeouts of a client that asked for less time than the route allows do not open the breaker', async () => {
+  // Before: ten requests with `x-request-timeout-ms: 20` on a healthy but 1.5 s service opened its breaker, and
+  // every other client got 503 breaker_open until the reset timeout.
+  const breakers = new BreakerSet('unit-callers');
+  let answer504 = false;
+  const timeout = () => upstreamError(Object.assign(new Error('no response head within the time limit'), { name: 'TimeoutError' }));
+  const layer = compose([deadline(), circuitBreaker(breakers)], () => (answer504 ? Promise.resolve(response(504)) : Promise.reject(timeout())));
+  const snapshot = layerSnapshot({ circuitBreaker: cb });
+  const callers = () => {
+    const x = layerExchange(snapshot, { budgetMs: 20 });
+    x.deadlineIsCallers = true;
+    return x;
+  };
+  for (let i = 0; i < 6; i++) await assert.rejects(layer(callers()), (e: unknown) => e instanceof MeshError && e.code === 'deadline_exceeded');
+  answer504 = true; // the next hop ran out of the budget it was told
+  for (let i = 0; i < 6; i++) assert.equal((await layer(callers())).status, 504);
+  assert.equal(breakers.state('svc'), 'closed');
+  // The same timeouts within the route's own deadline are the upstream's: they count.
+  answer504 = false;
+  for (let i = 0; i < 30 && breakers.state('svc') !== 'open'; i++) await layer(layerExchange(snapshot, { budgetMs: 20 })).catch(() => {});
+  assert.equal(breakers.state('svc'), 'open');
   breakers.shutdown();
 });

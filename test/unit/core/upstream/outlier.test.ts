@@ -71,3 +71,22 @@ test('the layer counts 5xx answers and try failures, not mesh refusals', async (
   }
   assert.equal(d.excluded('a:1'), true);
 });
+
+test('a try limited by the caller\'s own budget that times out or gets a 504 does not count', async () => {
+  const d = new OutlierDetector('test', () => 0);
+  const snapshot = layerSnapshot({ endpoints: four, outlierDetection: config });
+  let outcome: () => Promise<ReturnType<typeof response>> = () => Promise.reject(new UpstreamFailure('deadline_exceeded', undefined, 'timeout', 'a:1'));
+  const layer = outlierDetection(d, { list: () => [] })(() => outcome());
+  const run = async (callers: boolean) => {
+    const x = layerExchange(snapshot);
+    x.upstreamAddress = 'a:1';
+    x.tryBoundByCaller = callers;
+    await layer(x).catch(() => {});
+  };
+  for (let n = 0; n < 3; n++) await run(true);
+  outcome = () => Promise.resolve(response(504));
+  for (let n = 0; n < 3; n++) await run(true);
+  assert.equal(d.excluded('a:1'), false);
+  for (let n = 0; n < 3; n++) await run(false);
+  assert.equal(d.excluded('a:1'), true, 'the same 504s within the route\'s deadline count');
+});
