@@ -1,6 +1,7 @@
 // Circuit breaker per upstream service (opossum): when the share of failed requests in the rolling window passes
 // the threshold (with enough volume), the breaker opens and requests are answered 503 `breaker_open` at once; after
 // the reset timeout one probe goes through (half-open) and its outcome closes or re-opens it.
+import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import { MeshError } from '../errors.js';
 import { parseDuration } from '../config/duration.js';
@@ -49,6 +50,9 @@ const notAFailure = (err: unknown, ...fired: unknown[]): boolean => {
 
 type CircuitBreakerConfig = ServiceConfig['circuitBreaker'];
 
+/** Buckets of opossum's rolling window. */
+const BUCKETS = 10;
+
 interface Entry {
   config: CircuitBreakerConfig;
   key: string;
@@ -76,9 +80,17 @@ export class BreakerSet {
     }
     // A changed config starts a fresh breaker (closed); the old one finishes its in-flight calls.
     entry?.breaker.shutdown();
+    // The rolling window's buckets turn on our clock (opossum's rotateBucketController) so that closing can empty
+    // the window. opossum's error rate is failures / fires, and the calls it refused while open count as fires: left
+    // in the window after a good probe closed the breaker, they hid a relapse (45 failing calls reached the service
+    // before it reopened). Hystrix and resilience4j also start afresh on closing.
+    const buckets = new EventEmitter();
+    const rotate = setInterval(() => buckets.emit('rotate'), Math.floor(options.rollingCountTimeout / BUCKETS));
+    rotate.unref();
     const breaker = new CircuitBreaker<[Exchange, Upstream], UpstreamResponse>(action, {
       ...options,
-      rollingCountBuckets: 10,
+      rollingCountBuckets: BUCKETS,
+      rotateBucketController: buckets,
       // Neither opossum's latency percentiles nor its 'snapshot' events are read here (meshgate's own histograms
       // time requests). Left on, opossum keeps every call's latency for the window and, to report them, sorts them
       // all (up to ~10 s × req/s) once per bucket and on every failure.
@@ -95,6 +107,10 @@ export class BreakerSet {
     breaker.on('open', report('open'));
     breaker.on('halfOpen', report('half-open'));
     breaker.on('close', report('closed'));
+    breaker.on('close', () => {
+      for (let i = 0; i < BUCKETS; i++) buckets.emit('rotate');
+    });
+    breaker.on('shutdown', () => clearInterval(rotate));
     stateGauge.labels(this.tier, service).set(0);
     this.entries.set(service, { config, key, breaker });
     return breaker;

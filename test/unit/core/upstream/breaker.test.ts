@@ -128,3 +128,29 @@ test('timeouts of a client that asked for less time than the route allows do not
   assert.equal(breakers.state('svc'), 'open');
   breakers.shutdown();
 });
+
+test('after a good probe closes it, a relapse reopens it within the volume threshold, whatever it refused while open', async () => {
+  // Before: the calls refused while open stayed in opossum's window as fires and diluted the error rate: after an
+  // outage that refused 40 calls, ~40 failing calls reached the service before the breaker reopened.
+  const breakers = new BreakerSet('unit-relapse');
+  let status = 503;
+  let calls = 0;
+  const layer = circuitBreaker(breakers)(() => {
+    calls++;
+    return Promise.resolve(response(status));
+  });
+  const snapshot = layerSnapshot({ circuitBreaker: cb });
+  for (let i = 0; i < 4; i++) await layer(layerExchange(snapshot));
+  assert.equal(breakers.state('svc'), 'open');
+  for (let i = 0; i < 40; i++) await assert.rejects(layer(layerExchange(snapshot)));
+  await halfOpened(breakers.for('svc', snapshot.services.get('svc')!.circuitBreaker));
+  status = 200;
+  await layer(layerExchange(snapshot));
+  assert.equal(breakers.state('svc'), 'closed');
+  status = 503;
+  const before = calls;
+  for (let i = 0; i < 50 && breakers.state('svc') === 'closed'; i++) await layer(layerExchange(snapshot));
+  assert.equal(breakers.state('svc'), 'open');
+  assert.ok(calls - before <= cb.volumeThreshold, `${calls - before} failing calls reached the service before it reopened`);
+  breakers.shutdown();
+});
