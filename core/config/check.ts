@@ -53,7 +53,6 @@ export function crossCheck(config: MeshConfig): ConfigError[] {
   config.services.forEach((s, i) => {
     if (services.has(s.name)) errors.push({ path: `services[${i}].name`, message: `duplicate service name "${s.name}"` });
     services.add(s.name);
-    checkDurations(s, [`services[${i}]`], errors);
   });
   // Own names only: `in` would find "constructor" or "toString" on Object.prototype (a route with `auth: constructor`
   // passed, compiled to a policy with no checks, and served without authentication).
@@ -84,8 +83,8 @@ export function crossCheck(config: MeshConfig): ConfigError[] {
       } else if (p.replaceFullPath === undefined)
         errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replaceFullPath`, message: 'required for type ReplaceFullPath' });
     });
-    checkDurations(r, [at], errors);
   });
+  checkDurations(config, errors);
   return errors;
 }
 
@@ -93,21 +92,51 @@ const DURATION_LIKE = /^([0-9]+(h|m|s|ms))+$/;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * Walk an object for duration-looking fields and make sure each parses and fits a 32-bit timer. Runs on every
- * snapshot a node receives: the path is kept as a stack of segments and joined only for an error.
+ * Every Duration field of the schema (schema.ts), "[]" for each item of an array and "*" for each entry of a record; a
+ * unit test holds this list equal to the schema. Only these are durations: a hostname "30000h" or a scope "99999h"
+ * merely looks like one (every string that did was checked, and refused).
  */
-function checkDurations(node: unknown, segments: string[], errors: ConfigError[]): void {
+export const DURATION_FIELDS = [
+  'issuers[].refreshInterval',
+  'services[].timeouts.request',
+  'services[].timeouts.connect',
+  'services[].timeouts.idle',
+  'services[].retry.backoff',
+  'services[].retry.maxBackoff',
+  'services[].circuitBreaker.resetTimeout',
+  'services[].circuitBreaker.rollingWindow',
+  'services[].outlierDetection.baseEjectionTime',
+  'services[].healthCheck.interval',
+  'services[].healthCheck.timeout',
+  'routes[].timeouts.request',
+  'routes[].timeouts.backendRequest',
+  'routes[].retry.backoff',
+  'routes[].retry.maxBackoff',
+  'routes[].quota[].window',
+  'policies.quota.*.window',
+] as const;
+
+const DURATION_STEPS = DURATION_FIELDS.map((field) => field.match(/\[\]|[^.[\]]+/g)!);
+
+/** Each Duration field must fit a 32-bit timer. Runs on every snapshot a node receives: walks only those fields. */
+function checkDurations(config: MeshConfig, errors: ConfigError[]): void {
+  for (const steps of DURATION_STEPS) visitDurations(config, steps, 0, '', errors);
+}
+
+function visitDurations(node: unknown, steps: string[], at: number, path: string, errors: ConfigError[]): void {
+  if (at === steps.length) {
+    // A quota window may also be a word ("minute"); a name given for an inline policy is no object and ends the walk.
+    if (typeof node === 'string' && DURATION_LIKE.test(node) && parseDuration(node) > MAX_TIMER_MS)
+      errors.push({ path, message: `duration ${node} is longer than 24 days` });
+    return;
+  }
   if (!node || typeof node !== 'object') return;
-  const isArray = Array.isArray(node);
-  for (const k in node) {
-    const v = (node as Record<string, unknown>)[k];
-    if (typeof v === 'string') {
-      if (k === 'name' || k === 'value' || !DURATION_LIKE.test(v) || parseDuration(v) <= MAX_TIMER_MS) continue;
-      errors.push({ path: [...segments, isArray ? `[${k}]` : `.${k}`].join(''), message: `duration ${v} is longer than 24 days` });
-    } else if (v && typeof v === 'object') {
-      segments.push(isArray ? `[${k}]` : `.${k}`);
-      checkDurations(v, segments, errors);
-      segments.pop();
-    }
+  const step = steps[at];
+  if (step === '[]') {
+    if (Array.isArray(node)) node.forEach((item, i) => visitDurations(item, steps, at + 1, `${path}[${i}]`, errors));
+  } else if (step === '*') {
+    for (const key of Object.keys(node)) visitDurations((node as Record<string, unknown>)[key], steps, at + 1, `${path}.${key}`, errors);
+  } else if (Object.hasOwn(node, step)) {
+    visitDurations((node as Record<string, unknown>)[step], steps, at + 1, path ? `${path}.${step}` : step, errors);
   }
 }

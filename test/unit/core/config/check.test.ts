@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { parse } from 'yaml';
-import { MeshConfig } from '../../../../core/config/schema.js';
+import { Duration, MeshConfig } from '../../../../core/config/schema.js';
 import { isMeshConfigShape } from '../../../../core/config/shape-check.js';
-import { SHAPE_MISMATCH, checkConfig } from '../../../../core/config/check.js';
+import { DURATION_FIELDS, SHAPE_MISMATCH, checkConfig } from '../../../../core/config/check.js';
 import { explainRefusal } from '../../../../core/config/config-watch.js';
 import { compileRecord } from '../../../../core/config/snapshot.js';
 
@@ -88,4 +88,41 @@ test('neither a node nor the CLI that starts one loads TypeBox', () => {
   const cli = ['edge/command.ts', 'sidecar/command.ts', 'authz-svc/command.ts', 'quota-svc/command.ts', 'registry/command.ts', 'compose/up-command.ts'];
   assert.equal(run(['sidecar/main.ts', 'edge/main.ts', ...cli]).trim(), 'loaded');
   assert.throws(() => run(['core/config/validate.ts']), /TypeBox loaded/);
+});
+
+/** Every field of the schema that is a Duration, in DURATION_FIELDS' notation ("[]" an array item, "*" a record entry). */
+function durationFieldsOf(schema: Record<string, unknown>, path = ''): string[] {
+  if (schema.pattern === Duration.pattern) return [path];
+  const out: string[] = [];
+  const join = (key: string) => (path ? `${path}.${key}` : key);
+  for (const [key, sub] of Object.entries((schema.properties ?? {}) as Record<string, Record<string, unknown>>)) out.push(...durationFieldsOf(sub, join(key)));
+  if (schema.items) out.push(...durationFieldsOf(schema.items as Record<string, unknown>, `${path}[]`));
+  for (const sub of Object.values((schema.patternProperties ?? {}) as Record<string, Record<string, unknown>>)) out.push(...durationFieldsOf(sub, join('*')));
+  for (const sub of (schema.anyOf ?? []) as Record<string, unknown>[]) out.push(...durationFieldsOf(sub, path));
+  return out;
+}
+
+test('only Duration fields are checked as durations: a hostname, scope or claim value that looks like one is a string', () => {
+  // Before: every string that looked like a duration was checked; hostname "30000h" (a legal DNS label), scope "99999h"
+  // and claim value "100000h" were refused as "longer than 24 days".
+  assert.deepEqual([...DURATION_FIELDS].sort(), durationFieldsOf(MeshConfig as unknown as Record<string, unknown>).sort());
+  const lookalikes = clone();
+  lookalikes.routes[0].hostnames = ['30000h'];
+  lookalikes.routes[0].auth = { scopes: ['99999h'], claims: { tier: '100000h' }, audiences: ['99999h'] };
+  lookalikes.services[0].endpoints = ['99999h:80'];
+  assert.deepEqual(checkConfig(lookalikes).errors, []);
+  // A real duration that long is still refused, wherever the schema has one.
+  const long = clone();
+  long.routes[0].timeouts = { request: '99999h' };
+  long.routes[0].quota = [{ limit: 1, window: '99999h' }];
+  long.services[0].healthCheck = { path: '/', interval: '600h' };
+  long.policies = { ...(long.policies as object), quota: { slow: { limit: 1, window: '99999h' } } };
+  long.issuers = [{ issuer: 'i', refreshInterval: '99999h' }];
+  assert.deepEqual(checkConfig(long).errors.map((e) => `${e.path}: ${e.message}`).sort(), [
+    'issuers[0].refreshInterval: duration 99999h is longer than 24 days',
+    'policies.quota.slow.window: duration 99999h is longer than 24 days',
+    'routes[0].quota[0].window: duration 99999h is longer than 24 days',
+    'routes[0].timeouts.request: duration 99999h is longer than 24 days',
+    'services[0].healthCheck.interval: duration 600h is longer than 24 days',
+  ]);
 });
