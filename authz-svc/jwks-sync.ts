@@ -7,10 +7,14 @@ import type { Store, Watcher } from '../core/store/store.js';
 import type { IssuerConfig, MeshConfig } from '../core/config/schema.js';
 import { parseDuration } from '../core/config/duration.js';
 import { KEYS_PREFIX, isAsymmetricAlgorithm, keyStoreKey, parseKeyRecord, type AsymmetricAlgorithm, type KeyRecord } from '../core/auth/key-record.js';
+import { revocationStoreKey, type RevocationRecord } from '../core/auth/revocation-record.js';
 import { logger } from '../core/telemetry/log.js';
 import { client } from '../core/telemetry/metrics.js';
 
 const log = logger('jwks-sync');
+
+/** Added to a revocation's lease for verifiers' clock skew, as authz-svc's TokenService does by default. */
+const REVOCATION_SKEW_SECONDS = 60;
 
 const syncs = new client.Counter({
   name: 'meshgate_authz_jwks_syncs_total',
@@ -83,6 +87,8 @@ function issuerPrefix(issuer: string): string {
 class IssuerSync {
   private timer: NodeJS.Timeout | undefined;
   private etag: string | undefined;
+  /** Key ids in the issuer's last fetched document (kept across 304 revalidations). */
+  private listed: string[] = [];
   private closed = false;
   private running: Promise<void> | undefined;
   readonly status: IssuerSyncStatus;
@@ -202,7 +208,9 @@ class IssuerSync {
         const record: KeyRecord = { ...material, kid, alg, use: 'sig', iss: this.config.issuer, notAfter: nowSec + lease, publishedAt: nowSec, source: 'jwks' } as KeyRecord;
         wanted.set(keyStoreKey(`${prefix}${kid}`), record);
       }
+      this.listed = [...wanted.values()].map((r) => r.kid!);
     }
+    await this.withholdRevoked(wanted, nowSec, lease);
     for (const [storeKey, record] of wanted) {
       const held = existing.has(storeKey) ? parseKeyRecord(existing.get(storeKey)!) : undefined;
       // Unchanged and far from its end: leave it (no new lease per refresh).
@@ -213,6 +221,31 @@ class IssuerSync {
     for (const storeKey of existing.keys()) if (!wanted.has(storeKey)) await store.delete(storeKey);
     this.status.keys = wanted.size;
     keysHeld.labels({ issuer: this.config.issuer }).set(wanted.size);
+  }
+
+  /**
+   * A revoked key the issuer still lists is not published again, and its revocation is kept for as long as the
+   * issuer lists it. Before, the revocation lapsed at the key's notAfter as of revoking (~24 h: each sync renews that
+   * lease), and the compromised key was then trusted again.
+   */
+  private async withholdRevoked(wanted: Map<string, KeyRecord>, nowSec: number, lease: number): Promise<void> {
+    const store = this.o.store;
+    for (const kid of this.listed) {
+      const revocationKey = revocationStoreKey('kid', kid);
+      const text = await store.get(revocationKey);
+      if (text === undefined) continue;
+      for (const [storeKey, record] of wanted) if (record.kid === kid) wanted.delete(storeKey);
+      let revocation: RevocationRecord;
+      try {
+        revocation = JSON.parse(text) as RevocationRecord;
+      } catch {
+        continue;
+      }
+      if (revocation.expiresAt - nowSec > lease / 2) continue;
+      const expiresAt = nowSec + lease;
+      await store.put(revocationKey, JSON.stringify({ ...revocation, expiresAt }), { ttlSeconds: lease + REVOCATION_SKEW_SECONDS });
+      log.info({ issuer: this.config.issuer, kid, expiresAt }, 'revoked key still listed by its issuer; revocation extended');
+    }
   }
 
   /** Stop fetching; with `unpublish`, delete this issuer's keys (it left the config). */

@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { EtcdStore } from '../../core/store/etcd-store.js';
 import { startAuthz, type AuthzNode } from '../../authz-svc/main.js';
 import { JwksSync } from '../../authz-svc/jwks-sync.js';
+import { revocationStoreKey } from '../../core/auth/revocation-record.js';
 import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
 import { waitFor } from '../support/wait-for.js';
 import { claimsOf, startMirror, type Mirror } from '../support/auth-fixtures.js';
@@ -216,6 +217,32 @@ test('external JWKS: keys published into etcd, tokens of the IdP verify on mirro
   await waitFor(() => idp.conditional > conditionalBefore, 'a 304 revalidation', 10_000, 50);
   assert.equal((await m2.check(t2)).status, 200);
   assert.equal(sync.status()[0].keys, 2);
+});
+
+test('a revoked external key is not published again while its issuer lists it, and its revocation is kept as long', async () => {
+  // Before: the next sync published the key again, and the revocation lapsed at the key's notAfter as of revoking
+  // (~24 h); after that, tokens signed with the compromised key verified again.
+  const p = prefix();
+  const idp = await identityProvider();
+  closers.push(() => idp.close());
+  await idp.addKey('ES256');
+  const store = new EtcdStore({ endpoints: etcd.endpoint, prefix: p });
+  closers.push(() => store.close());
+  const sync = await JwksSync.start({ store, issuers: [{ issuer: 'https://idp3.example', jwksUrl: idp.url }], watchConfig: false, minRefreshMs: 200, keyLeaseSeconds: 10 });
+  closers.push(() => sync.close());
+  await sync.syncAll();
+  const [published] = [...(await store.getPrefix('keys/')).keys()];
+  assert.ok(published);
+  // What `meshgate revoke --kid` does: the revocation entry, and the key unpublished.
+  const nowSec = Math.floor(Date.now() / 1000);
+  const revocation = revocationStoreKey('kid', 'idp-key-1');
+  await store.put(revocation, JSON.stringify({ kind: 'kid', id: 'idp-key-1', revokedAt: nowSec, expiresAt: nowSec + 2 }), { ttlSeconds: 62 });
+  await store.delete(published);
+  await sync.syncAll();
+  assert.equal((await store.getPrefix('keys/')).size, 0, 'not published again');
+  const kept = JSON.parse((await store.get(revocation))!);
+  assert.ok(kept.expiresAt >= nowSec + 9, `revocation extended while the issuer lists the key (expiresAt ${kept.expiresAt - nowSec} s ahead)`);
+  assert.equal(sync.status()[0].keys, 0);
 });
 
 test('external JWKS fetch failures keep the keys already published', async () => {
