@@ -7,6 +7,7 @@ export const ERROR_CATALOGUE = {
   insufficient_scope: { status: 403, message: 'The access token does not grant what this route requires.' },
   forbidden: { status: 403, message: 'The request is not allowed.' },
   no_route: { status: 404, message: 'No route matches this request.' },
+  method_not_allowed: { status: 405, message: 'This endpoint does not accept this method.' },
   payload_too_large: { status: 413, message: 'The request body exceeds the route limit.' },
   rate_limited: { status: 429, message: 'The quota for this key is exhausted.' },
   headers_too_large: { status: 431, message: 'The request headers exceed the limit.' },

@@ -1,6 +1,8 @@
 // The admin listener every node has: /healthz (alive), /readyz (ready + detail), /metrics, /config.
 import http from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { MeshError, errorBody } from '../errors.js';
 import { registry } from '../telemetry/metrics.js';
 import { logger } from '../telemetry/log.js';
 
@@ -30,17 +32,27 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
+
+/** The mesh's JSON error, with a request id to quote as every other error has. */
+function sendError(res: http.ServerResponse, err: MeshError, headers?: Record<string, string>): void {
+  sendJson(res, err.status, errorBody(err, randomUUID()), headers);
+}
+
+const BUILT_IN = new Set(['/healthz', '/readyz', '/metrics', '/config']);
 
 export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   const log = logger(`${options.role}-admin`);
   const server = http.createServer(async (req, res) => {
     try {
       const path = (req.url ?? '/').split('?')[0];
+      // Read-only endpoints: a POST or DELETE answered as a GET would let a client believe it changed something.
+      if (BUILT_IN.has(path) && req.method !== 'GET' && req.method !== 'HEAD')
+        return sendError(res, new MeshError('method_not_allowed', `${path} accepts GET and HEAD.`), { allow: 'GET, HEAD' });
       if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
       if (path === '/readyz') {
         const state = await options.ready();
@@ -54,10 +66,10 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
       }
       if (path === '/config') return sendJson(res, 200, options.config());
       if (options.extra && (await options.extra(req, res))) return;
-      sendJson(res, 404, { error: { code: 'no_route', message: 'Unknown admin endpoint.', requestId: '' } });
+      sendError(res, new MeshError('no_route', 'Unknown admin endpoint.'));
     } catch (err) {
       log.error({ err }, 'admin request failed');
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'admin endpoint failed', requestId: '' } });
+      if (!res.headersSent) sendError(res, new MeshError('internal', 'admin endpoint failed'));
       else res.destroy();
     }
   });

@@ -1,6 +1,7 @@
 // Listening and closing the mesh's HTTP servers: hardened parser settings, a JSON answer to bad framing,
 // the bound port logged, graceful close (stop accepting, finish in-flight, drop idle keep-alives), and one port
 // serving both HTTP/1.1 and cleartext HTTP/2 for the mesh's own hops.
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net, { type Server as NetServer, type Socket, type AddressInfo } from 'node:net';
@@ -98,7 +99,7 @@ export function answerClientErrors(server: NetServer, log: Logger): void {
         ? new MeshError('bad_request', 'The request was not received in time.')
         : new MeshError('bad_request', 'The request framing or headers are malformed.');
     const status = timeout ? 408 : error.status;
-    const body = errorBody(error, '');
+    const body = errorBody(error, randomUUID());
     log.debug({ code: err.code, status }, 'refused malformed request');
     socket.end(rawErrorResponse(status, body));
   });
@@ -108,7 +109,7 @@ export function answerClientErrors(server: NetServer, log: Logger): void {
 export function refuseConnect(server: NetServer | http2.Http2Server): void {
   server.on('connect', (req: http.IncomingMessage | http2.Http2ServerRequest, socketOrResponse: Socket | http2.Http2ServerResponse) => {
     const error = new MeshError('bad_request', 'CONNECT is not supported: the request target must be origin-form.');
-    const body = errorBody(error, '');
+    const body = errorBody(error, randomUUID());
     if (req.httpVersionMajor === 1) {
       (socketOrResponse as Socket).end(rawErrorResponse(error.status, body));
       return;
