@@ -1,7 +1,7 @@
 // Check a config document without TypeBox at run time: the shape with TypeBox's own check compiled ahead of time
 // (shape-check.ts, generated), then what the schema cannot say. Nodes check every snapshot from the store with it;
 // the field-by-field error walk (validate.ts, TypeBox) is loaded only to explain a document that fails.
-import type { MeshConfig } from './schema.js';
+import type { MeshConfig, RouteConfig } from './schema.js';
 import { isMeshConfigShape } from './shape-check.js';
 import { parseDuration } from './duration.js';
 
@@ -46,7 +46,7 @@ export function checkConfig(value: unknown): { config?: MeshConfig; errors: Conf
   return errors.length ? { errors } : { config, errors };
 }
 
-/** What the schema cannot say: unique names, references that resolve, durations in range. */
+/** What the schema cannot say: unique names, references that resolve, no match hidden by another, durations in range. */
 export function crossCheck(config: MeshConfig): ConfigError[] {
   const errors: ConfigError[] = [];
   const services = new Set<string>();
@@ -59,6 +59,7 @@ export function crossCheck(config: MeshConfig): ConfigError[] {
   const authPolicies = config.policies?.auth ?? {};
   const quotaPolicies = config.policies?.quota ?? {};
   const routes = new Set<string>();
+  const matchOwners = new Map<string, MatchOwner>();
   config.routes.forEach((r, i) => {
     const at = `routes[${i}]`;
     if (routes.has(r.name)) errors.push({ path: `${at}.name`, message: `duplicate route name "${r.name}"` });
@@ -83,9 +84,38 @@ export function crossCheck(config: MeshConfig): ConfigError[] {
       } else if (p.replaceFullPath === undefined)
         errors.push({ path: `${at}.filters[${j}].urlRewrite.path.replaceFullPath`, message: 'required for type ReplaceFullPath' });
     });
+    checkShadowed(r, at, matchOwners, errors);
   });
   checkDurations(config, errors);
   return errors;
+}
+
+interface MatchOwner {
+  /** "routes[0].matches[1]" */
+  at: string;
+  route: string;
+}
+
+/**
+ * An Exact path match that an earlier route's equals on every hostname it has (same path, method and headers) is never
+ * reached: the route table takes the first in file order. Refused, the later one named (it was accepted, and its
+ * route silently got no traffic). Matches in one route may repeat each other; that route is reached either way.
+ */
+function checkShadowed(route: RouteConfig, at: string, owners: Map<string, MatchOwner>, errors: ConfigError[]): void {
+  const hosts = route.hostnames?.length ? route.hostnames : [''];
+  route.matches.forEach((m, j) => {
+    if (m.path?.type !== 'Exact') return;
+    const headers = (m.headers ?? []).map((h) => `${h.name.toLowerCase()}:${h.value}`).sort();
+    const key = JSON.stringify([m.path.value, m.method ?? '', headers]);
+    const earlier = hosts.map((h) => owners.get(`${h} ${key}`));
+    const first = earlier[0];
+    if (first && earlier.every((o) => o && o.route !== route.name))
+      errors.push({
+        path: `${at}.matches[${j}]`,
+        message: `never reached: ${first.at} (route "${first.route}") has the same Exact path ${m.path.value}, method, headers and hostnames, and comes first`,
+      });
+    for (const h of hosts) if (!owners.has(`${h} ${key}`)) owners.set(`${h} ${key}`, { at: `${at}.matches[${j}]`, route: route.name });
+  });
 }
 
 const DURATION_LIKE = /^([0-9]+(h|m|s|ms))+$/;

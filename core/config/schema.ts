@@ -22,8 +22,9 @@ const PathMatch = Type.Object(
     type: Type.Optional(Type.Union([Type.Literal('PathPrefix'), Type.Literal('Exact')], { default: 'PathPrefix' })),
     // Normalized as requests are (RFC 3986 characters, escapes in uppercase hex, no empty, "." or ".." segments):
     // anything else could never match. "/café" is written "/caf%C3%A9", as requests carry it.
+    // (?=/): an empty value is no path (it was accepted, and meant nothing a request could carry).
     value: Type.String({
-      pattern: "^(/(?!\\.{1,2}(/|$))([A-Za-z0-9\\-._~!$&'()*+,;=:@]|%[0-9A-F]{2})+)*/?$",
+      pattern: "^(?=/)(/(?!\\.{1,2}(/|$))([A-Za-z0-9\\-._~!$&'()*+,;=:@]|%[0-9A-F]{2})+)*/?$",
       description: 'absolute, normalized path: RFC 3986 characters, %XX escapes in uppercase, no "//", "." or ".." segments',
     }),
   },
@@ -52,13 +53,18 @@ const HeaderModifier = Type.Object(
   { additionalProperties: false },
 );
 
-/** A path the mesh sends (a rewrite, a health check): RFC 3986 characters only, or every request on it fails. */
-const SentPath = Type.String({
-  pattern: "^/([A-Za-z0-9\\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$",
-  description: 'absolute path of RFC 3986 characters (%XX escapes for others)',
+// Paths the mesh sends (a rewrite, a health check): RFC 3986 characters only, or every request on them fails.
+
+/**
+ * A path a rewrite puts on the request, without "." or ".." segments (nor their %2E spellings) as a match path is:
+ * "/../../etc/passwd" was accepted, and leaves the app's tree in an app or proxy that resolves dot segments.
+ */
+const RewritePath = Type.String({
+  pattern: "^(/(?!(\\.|%2[Ee]){1,2}(/|$))([A-Za-z0-9\\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)+$",
+  description: 'absolute path of RFC 3986 characters (%XX escapes for others), no "." or ".." segments',
 });
 
-/** A health check's request target: a SentPath, and a query if the check needs one. */
+/** A health check's request target: an absolute path, and a query if the check needs one. */
 const HealthPath = Type.String({
   pattern: "^/([A-Za-z0-9\\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*(\\?([A-Za-z0-9\\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?$",
   description: 'absolute path and optional query of RFC 3986 characters (%XX escapes for others)',
@@ -69,8 +75,8 @@ const URLRewrite = Type.Object(
     path: Type.Object(
       {
         type: Type.Union([Type.Literal('ReplacePrefixMatch'), Type.Literal('ReplaceFullPath')]),
-        replacePrefixMatch: Type.Optional(SentPath),
-        replaceFullPath: Type.Optional(SentPath),
+        replacePrefixMatch: Type.Optional(RewritePath),
+        replaceFullPath: Type.Optional(RewritePath),
       },
       { additionalProperties: false },
     ),

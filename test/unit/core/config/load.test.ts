@@ -118,3 +118,52 @@ test('a policy given inline (auth, quota) is checked as one: its wrong field is 
   assert.deepEqual(errorsOf('    quota: [{ limit: -1, window: minute }]\n'), ['routes[0].quota[0].limit']);
   assert.deepEqual(errorsOf('    auth: Not_A_Name\n'), ['routes[0].auth']);
 });
+
+test('an Exact match that an earlier route has too (same hostnames, method, headers) is refused, the later one named with its line', () => {
+  // Before: accepted; the second route got no traffic, silently.
+  const routes = (...matches: string[]) => `apiVersion: meshgate/v1
+services: [{ name: echo }]
+routes:
+${matches.map((m, i) => `  - name: r${i}\n    ${m}\n    backendRefs: [{ name: echo }]`).join('\n')}
+`;
+  const exact = 'matches: [{ path: { type: Exact, value: /x } }]';
+  const { config, errors } = parseConfigText(routes(exact, exact));
+  assert.equal(config, undefined);
+  assert.deepEqual(errors.map((e) => [e.path, e.line]), [['routes[1].matches[0]', 8]]);
+  assert.match(errors[0].message, /never reached: routes\[0\]\.matches\[0\] \(route "r0"\) has the same Exact path \/x/);
+  // Header names compare without case, headers in any order; the hostnames the second has must all be taken.
+  const withHeaders = (h: string) => `matches: [{ path: { type: Exact, value: /x }, method: GET, headers: [${h}] }]`;
+  assert.deepEqual(
+    parseConfigText(routes(withHeaders('{ name: A, value: "1" }, { name: b, value: "2" }'), withHeaders('{ name: B, value: "2" }, { name: a, value: "1" }'))).errors.map((e) => e.path),
+    ['routes[1].matches[0]'],
+  );
+  assert.deepEqual(parseConfigText(routes(`hostnames: [a.test, b.test]\n    ${exact}`, `hostnames: [b.test]\n    ${exact}`)).errors.map((e) => e.path), ['routes[1].matches[0]']);
+  // Each of these is reached by some request, so accepted.
+  for (const [first, second] of [
+    [exact, 'matches: [{ path: { type: Exact, value: /y } }]'],
+    [exact, 'matches: [{ path: { type: Exact, value: /x }, method: POST }]'],
+    [exact, 'matches: [{ path: { type: Exact, value: /x }, headers: [{ name: v, value: "2" }] }]'],
+    [exact, 'matches: [{ path: { value: /x } }]'],
+    [`hostnames: [a.test]\n    ${exact}`, `hostnames: [a.test, b.test]\n    ${exact}`],
+    [`hostnames: [a.test]\n    ${exact}`, exact],
+    [`matches: [{ path: { type: Exact, value: /x } }, { path: { type: Exact, value: /x } }]`, 'matches: [{ path: { value: /z } }]'],
+  ])
+    assert.deepEqual(parseConfigText(routes(first, second)).errors, [], `${first} / ${second}`);
+});
+
+test('a rewrite may not put "." or ".." segments on the path, as a match may not have them; an empty match path is refused', () => {
+  // Before: replaceFullPath "/../../etc/passwd" and path.value "" were accepted.
+  const rewrite = (type: string, value: string) =>
+    oneRoute(`    filters: [{ type: URLRewrite, urlRewrite: { path: { type: ${type}, ${type === 'ReplaceFullPath' ? 'replaceFullPath' : 'replacePrefixMatch'}: "${value}" } } }]\n`);
+  for (const value of ['/../../etc/passwd', '/..', '/a/./b', '/a/.', '/%2e%2E/x', '/.%2e', '/a/%2E'])
+    for (const type of ['ReplaceFullPath', 'ReplacePrefixMatch']) {
+      const { errors } = parseConfigText(rewrite(type, value));
+      const field = type === 'ReplaceFullPath' ? 'replaceFullPath' : 'replacePrefixMatch';
+      assert.deepEqual(errors.map((e) => [e.path, e.line]), [[`routes[0].filters[0].urlRewrite.path.${field}`, 7]], `${type} ${value}`);
+      assert.match(errors[0].message, /no "\." or "\.\." segments/);
+    }
+  for (const value of ['/', '/v2', '/v2/', '/a//b', '/.well-known/x', '/a/...', '/a/..b', '/caf%c3%a9;x=1', '/%2e%2ex'])
+    assert.deepEqual(parseConfigText(rewrite('ReplaceFullPath', value)).errors, [], value);
+  const empty = parseConfigText(oneRoute('').replace('value: /x', 'value: ""'));
+  assert.deepEqual(empty.errors.map((e) => [e.path, e.line]), [['routes[0].matches[0].path.value', 5]]);
+});
