@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetryPolicy } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
+import { MeshError } from '../errors.js';
 import type { Exchange } from '../pipeline/exchange.js';
 import { bodyKind } from '../http/request-body.js';
 import { bufferedBodies, streamedBodies } from './pool.js';
@@ -84,13 +85,28 @@ async function replayable(x: Exchange, limit: number): Promise<boolean> {
   if (!(length <= limit) || x.req.readableDidRead) return false;
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of x.req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return false;
-    chunks.push(chunk as Buffer);
+  const read = async () => {
+    for await (const chunk of x.req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) return false;
+      chunks.push(chunk as Buffer);
+    }
+    bufferedBodies.set(x, Buffer.concat(chunks, size));
+    return true;
+  };
+  // A client that stops sending its body must not hold the request past its deadline (it did, up to the server's
+  // 60 s request timeout: the upstream's timer starts only once the body is read).
+  const remaining = x.remainingMs();
+  if (!Number.isFinite(remaining)) return read();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new MeshError('deadline_exceeded', 'The request body did not arrive within the deadline.')), Math.max(0, remaining));
+  });
+  try {
+    return await Promise.race([read(), late]);
+  } finally {
+    clearTimeout(timer);
   }
-  bufferedBodies.set(x, Buffer.concat(chunks, size));
-  return true;
 }
 
 export function retry(o: RetryOptions): Layer {

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { MeshError } from '../../../../core/errors.js';
 import { retry } from '../../../../core/upstream/retry.js';
 import { RetryBudgets } from '../../../../core/upstream/retry-budget.js';
 import { bufferedBodies } from '../../../../core/upstream/pool.js';
@@ -105,4 +107,17 @@ test('errors that are not the try\'s fault (pool full) are not retried', async (
   const h = harness([() => Promise.reject(new MeshError('overloaded')), () => Promise.resolve(response(200))]);
   await assert.rejects(h.layer(layerExchange(layerSnapshot({}, policy), { budgetMs: 10_000 })), (e: unknown) => (e as { code: string }).code === 'overloaded');
   assert.equal(h.tries.length, 1);
+});
+
+test('a client that stops sending its body is answered at the deadline, not held until the server times it out', async () => {
+  // Before: the retry layer read the body to buffer it with no bound but node's 60 s request timeout; the upstream's
+  // timer only starts once the body is read.
+  const h = harness([() => Promise.resolve(response(201))]);
+  const x = layerExchange(layerSnapshot({}, policy), { method: 'POST', body: 'x', budgetMs: 50 });
+  const stalled = Object.assign(new Readable({ read() {} }), { method: 'POST', url: '/', headers: { 'content-length': '1000' }, socket: { remoteAddress: '127.0.0.1' } });
+  stalled.push(Buffer.from('0123456789'));
+  Object.defineProperty(x, 'req', { value: stalled });
+  await assert.rejects(h.layer(x), (e: unknown) => e instanceof MeshError && e.code === 'deadline_exceeded');
+  assert.equal(h.tries.length, 0, 'nothing was sent upstream');
+  stalled.destroy();
 });
