@@ -167,3 +167,16 @@ test('a rewrite may not put "." or ".." segments on the path, as a match may not
   const empty = parseConfigText(oneRoute('').replace('value: /x', 'value: ""'));
   assert.deepEqual(empty.errors.map((e) => [e.path, e.line]), [['routes[0].matches[0].path.value', 5]]);
 });
+
+test('a duplicate key or a YAML syntax error names the field it is in (every one was "(root)")', () => {
+  const dup = parseConfigText('apiVersion: meshgate/v1\nservices: []\nroutes: []\nroutes: []\n').errors;
+  assert.deepEqual(dup, [{ path: 'routes', message: 'duplicate key (first on line 3)', line: 4 }]);
+  const nested = parseConfigText('apiVersion: meshgate/v1\nservices: []\nroutes: []\npolicies:\n  auth:\n    a: {}\n    a: {}\n').errors;
+  assert.deepEqual(nested, [{ path: 'policies.auth.a', message: 'duplicate key (first on line 6)', line: 7 }]);
+  const inRoute = parseConfigText(oneRoute('    websocket: true\n    websocket: false\n')).errors;
+  assert.deepEqual(inRoute.map((e) => [e.path, e.line]), [['routes[0].websocket', 8]]);
+  const syntax = parseConfigText('apiVersion: meshgate/v1\nservices: [\n  - name: x\n').errors;
+  assert.deepEqual(syntax[0].path, 'services[0]');
+  assert.match(syntax[0].message, /Block collections are not allowed within flow collections/);
+  assert.equal(syntax[0].line, 3);
+});
