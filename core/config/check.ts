@@ -18,7 +18,7 @@ export class ConfigInvalidError extends Error {
     readonly errors: ConfigError[],
     readonly source = 'config',
   ) {
-    super(`${source}: ${errors.length} error(s): ${errors.map((e) => formatError(e)).join('; ')}`);
+    super(`${source}: ${errors.length} error(s): ${formatErrors(errors).join('; ')}`);
     this.name = 'ConfigInvalidError';
   }
 }
@@ -26,6 +26,16 @@ export class ConfigInvalidError extends Error {
 export function formatError(error: ConfigError, file?: string): string {
   const where = file ? `${file}${error.line ? `:${error.line}` : ''}: ` : error.line ? `line ${error.line}: ` : '';
   return `${where}${error.path || '(root)'}: ${error.message}`;
+}
+
+/** Errors reported one per line; past them, how many more (a broken big file printed 168,206 lines). */
+export const MAX_REPORTED_ERRORS = 50;
+
+/** The first MAX_REPORTED_ERRORS errors formatted, then "… and N more" when there are more. */
+export function formatErrors(errors: ConfigError[], file?: string): string[] {
+  const lines = errors.slice(0, MAX_REPORTED_ERRORS).map((e) => formatError(e, file));
+  if (errors.length > MAX_REPORTED_ERRORS) lines.push(`… and ${errors.length - MAX_REPORTED_ERRORS} more`);
+  return lines;
 }
 
 /** JSON-pointer segments → "routes[0].matches[0].path". */

@@ -1,5 +1,6 @@
-// Load a routes.yaml: parse the YAML, validate it (validate.ts), and give every error its line in the file.
-import { readFile } from 'node:fs/promises';
+// Load a routes.yaml: read it (bounded, UTF-8 only), parse the YAML, validate it (validate.ts), and give every error
+// its line in the file.
+import { open } from 'node:fs/promises';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Node, type YAMLError } from 'yaml';
 import type { MeshConfig } from './schema.js';
 import { ConfigInvalidError, fieldPath, type ConfigError } from './check.js';
@@ -73,9 +74,63 @@ function lineOf(doc: ReturnType<typeof parseDocument>, counter: LineCounter, pat
   return undefined;
 }
 
+/**
+ * The largest routes.yaml read. Far more than a snapshot etcd can hold needs (MAX_SNAPSHOT_BYTES of JSON), room
+ * for comments; a 20 MB file took 85 s and 2.8 GB to be refused.
+ */
+export const MAX_CONFIG_FILE_BYTES = 2 * 1024 * 1024;
+
+/** Read a routes.yaml and validate it: a file too big or not UTF-8 is refused as a wrong field is. Throws only on I/O. */
+export async function readConfigFile(file: string): Promise<{ config?: MeshConfig; errors: ConfigError[] }> {
+  const handle = await open(file, 'r');
+  let bytes: Uint8Array;
+  try {
+    const { size } = await handle.stat();
+    // Refused before it is read (a pipe or a special file has no size: it is read, and its bytes counted).
+    if (size > MAX_CONFIG_FILE_BYTES) return { errors: [tooBig(size)] };
+    bytes = await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+  return parseConfigBytes(bytes);
+}
+
+/** parseConfigText for bytes: refused above MAX_CONFIG_FILE_BYTES, and unless UTF-8 throughout. */
+export function parseConfigBytes(bytes: Uint8Array): { config?: MeshConfig; errors: ConfigError[] } {
+  if (bytes.length > MAX_CONFIG_FILE_BYTES) return { errors: [tooBig(bytes.length)] };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Was read with readFile(…, 'utf8'): each bad byte silently became U+FFFD, in a name or a header value.
+    return { errors: [{ path: '', message: 'this line has bytes that are not UTF-8 (a config file is UTF-8 text)', line: firstNonUtf8Line(bytes) }] };
+  }
+  return parseConfigText(text);
+}
+
+function tooBig(size: number): ConfigError {
+  return { path: '', message: `the file is ${size} bytes; a config file may be at most ${MAX_CONFIG_FILE_BYTES} bytes (2 MiB)` };
+}
+
+/** A newline byte is never inside a UTF-8 sequence: the first line that does not decode on its own is the bad one. */
+function firstNonUtf8Line(bytes: Uint8Array): number | undefined {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let line = 1;
+  for (let start = 0; start <= bytes.length; line++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end === -1) end = bytes.length;
+    try {
+      decoder.decode(bytes.subarray(start, end));
+    } catch {
+      return line;
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
 export async function loadConfigFile(file: string): Promise<MeshConfig> {
-  const text = await readFile(file, 'utf8');
-  const { config, errors } = parseConfigText(text);
+  const { config, errors } = await readConfigFile(file);
   if (!config) throw new ConfigInvalidError(errors, file);
   return config;
 }

@@ -1,24 +1,23 @@
 // `meshgate validate FILE`: every error as file:line: field.path: message (exit 2), or a one-line summary (exit 0).
-import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { formatError } from '../../core/config/check.js';
+import { formatErrors } from '../../core/config/check.js';
 import { configDigest } from '../../core/config/snapshot.js';
 import type { MeshConfig } from '../../core/config/schema.js';
 import { UsageError } from '../../core/config/usage-error.js';
 
-/** Read and validate a routes.yaml; on errors print them all to stderr, set exit code 2 and return undefined. */
+/** Read and validate a routes.yaml; on errors print them (the first 50) to stderr, set exit code 2 and return undefined. */
 export async function readValidConfig(file: string): Promise<MeshConfig | undefined> {
-  let text: string;
+  // The YAML reader is loaded here, not at the top: every `meshgate` process loads this module with the CLI.
+  const { readConfigFile } = await import('../../core/config/load.js');
+  let result: Awaited<ReturnType<typeof readConfigFile>>;
   try {
-    text = await readFile(file, 'utf8');
+    result = await readConfigFile(file);
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  // The YAML reader is loaded here, not at the top: every `meshgate` process loads this module with the CLI.
-  const { parseConfigText } = await import('../../core/config/load.js');
-  const { config, errors } = parseConfigText(text);
+  const { config, errors } = result;
   if (config) return config;
-  for (const error of errors) process.stderr.write(`${formatError(error, file)}\n`);
+  for (const line of formatErrors(errors, file)) process.stderr.write(`${line}\n`);
   process.stderr.write(`${file}: ${errors.length} error(s); nothing applied\n`);
   process.exitCode = 2;
   return undefined;
