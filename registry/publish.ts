@@ -2,7 +2,7 @@
 // transaction that compares the live record (optimistic concurrency), refusing unflagged removals.
 import { hostname, userInfo } from 'node:os';
 import type { MeshConfig } from '../core/config/schema.js';
-import { ConfigInvalidError } from '../core/config/check.js';
+import { ConfigInvalidError, MAX_SNAPSHOT_BYTES, snapshotTooLarge } from '../core/config/check.js';
 import { compileRecord, configDigest, type SnapshotRecord } from '../core/config/snapshot.js';
 import { CONFIG_KEY } from '../core/config/config-watch.js';
 import type { Store, StorePut } from '../core/store/store.js';
@@ -109,6 +109,9 @@ export async function publishSnapshot(store: Store, config: MeshConfig, opts: Pu
     config,
   };
   const text = JSON.stringify(record);
+  // The config was measured by validateConfig; a long --message can still take the record past what etcd takes.
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_SNAPSHOT_BYTES) throw new ConfigInvalidError([snapshotTooLarge('the snapshot (config, author and message)', bytes, MAX_SNAPSHOT_BYTES)]);
   // Exactly what every node will run: refuse here what a node would refuse, every wrong field named. The full
   // validator (TypeBox) is loaded here: every meshgate process loads this module with the CLI.
   const { validateConfig } = await import('../core/config/validate.js');

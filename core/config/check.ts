@@ -28,6 +28,24 @@ export function formatError(error: ConfigError, file?: string): string {
   return `${where}${error.path || '(root)'}: ${error.message}`;
 }
 
+/**
+ * The largest snapshot record (JSON) apply writes. etcd refuses a request above 1.5 MiB by default
+ * (--max-request-bytes), and apply's one transaction carries three records: the live one it compares, the new one as
+ * config/current and again as its history entry. A config that validated could not be applied (etcd: "request is
+ * too large", with a stack).
+ */
+export const MAX_SNAPSHOT_BYTES = 500 * 1024;
+/** Room in a record for what is not the config: version, digest, author, message, time. */
+export const SNAPSHOT_RECORD_ROOM = 4 * 1024;
+
+/** The error for a snapshot above MAX_SNAPSHOT_BYTES: what it measures, the limit and why there is one. */
+export function snapshotTooLarge(what: string, bytes: number, limit: number): ConfigError {
+  return {
+    path: '',
+    message: `${what} is ${bytes} bytes as JSON; at most ${limit} fit in a snapshot (etcd refuses a request above 1.5 MiB, and apply writes the snapshot twice in one): split it or remove routes`,
+  };
+}
+
 /** Errors reported one per line; past them, how many more (a broken big file printed 168,206 lines). */
 export const MAX_REPORTED_ERRORS = 50;
 

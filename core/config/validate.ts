@@ -4,7 +4,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { MeshConfig } from './schema.js';
-import { SHAPE_MISMATCH, checkConfig, fieldPath, type ConfigError } from './check.js';
+import { MAX_SNAPSHOT_BYTES, SHAPE_MISMATCH, SNAPSHOT_RECORD_ROOM, checkConfig, fieldPath, snapshotTooLarge, type ConfigError } from './check.js';
 
 const checker = TypeCompiler.Compile(MeshConfig);
 
@@ -28,7 +28,8 @@ function friendlyMessage(schema: { anyOf?: { const?: unknown }[]; pattern?: stri
 export function validateConfig(value: unknown): { config?: MeshConfig; errors: ConfigError[] } {
   // checkConfig is the fast path; the error walk (several times slower) runs only for a document of the wrong shape.
   const checked = checkConfig(value);
-  if (checked.config || checked.errors[0]?.message !== SHAPE_MISMATCH) return checked;
+  if (checked.config) return fitsSnapshot(checked.config);
+  if (checked.errors[0]?.message !== SHAPE_MISMATCH) return checked;
   const errors: ConfigError[] = [];
   const seen = new Set<string>();
   const add = (pointer: string, schema: unknown, message: string) => {
@@ -46,6 +47,13 @@ export function validateConfig(value: unknown): { config?: MeshConfig; errors: C
   }
   // The walk and the generated check come from the same schema (a test holds them equal); never refuse in silence.
   return { errors: errors.length ? errors : checked.errors };
+}
+
+/** A valid config must also fit the snapshot apply writes: refused here, by validate, rather than by etcd at apply. */
+function fitsSnapshot(config: MeshConfig): { config?: MeshConfig; errors: ConfigError[] } {
+  const limit = MAX_SNAPSHOT_BYTES - SNAPSHOT_RECORD_ROOM;
+  const bytes = Buffer.byteLength(JSON.stringify(config));
+  return bytes > limit ? { errors: [snapshotTooLarge('the config', bytes, limit)] } : { config, errors: [] };
 }
 
 /**

@@ -1,5 +1,6 @@
 // The --etcd/--prefix options every registry command shares, and running a command against the store they name.
 import { Command } from 'commander';
+import { EtcdError, GRPCGenericError } from 'etcd3';
 import { envOption } from '../../core/config/cli-options.js';
 import { UsageError } from '../../core/config/usage-error.js';
 import { EtcdStore, DEFAULT_PREFIX, StoreUnavailableError } from '../../core/store/etcd-store.js';
@@ -18,8 +19,8 @@ export function addStoreOptions(command: Command): Command {
 }
 
 /**
- * Open the etcd store the flags name, run `work`, always close it (so the CLI exits). An unreachable etcd is one
- * line on stderr and exit 1; the store's own warnings stay off stdout, which carries the command's output.
+ * Open the etcd store the flags name, run `work`, always close it (so the CLI exits). An unreachable etcd, or one that
+ * refuses the request, is one line on stderr and exit 1; the store's own warnings stay off stdout, which carries the command's output.
  */
 export async function withStore<T>(command: string, flags: StoreFlags, work: (store: Store) => Promise<T>): Promise<T | undefined> {
   if (!flags.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: this command talks to etcd');
@@ -35,8 +36,10 @@ export async function withStore<T>(command: string, flags: StoreFlags, work: (st
   try {
     return await work(store);
   } catch (err) {
-    if (!(err instanceof StoreUnavailableError)) throw err;
-    fail(command, err.message);
+    if (err instanceof StoreUnavailableError) fail(command, err.message);
+    // etcd refused the request (too large, a permission, a quota): one line, as for an etcd that is down, not a stack.
+    else if (err instanceof GRPCGenericError || err instanceof EtcdError) fail(command, `etcd refused the request: ${err.message}; nothing was written`);
+    else throw err;
     return undefined;
   } finally {
     await store.close();

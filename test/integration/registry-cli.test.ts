@@ -11,6 +11,8 @@ import { EtcdStore } from '../../core/store/etcd-store.js';
 import { ConfigWatch } from '../../core/config/config-watch.js';
 import { SnapshotHolder } from '../../core/config/snapshot.js';
 import { readLive } from '../../registry/publish.js';
+import { MAX_SNAPSHOT_BYTES, SNAPSHOT_RECORD_ROOM } from '../../core/config/check.js';
+import { MAX_CONFIG_FILE_BYTES } from '../../core/config/load.js';
 import { registerEndpoint } from '../../core/store/endpoints.js';
 import { startRegistry, type RegistryServer } from '../../registry/main.js';
 import { startEtcd, type EtcdProcess } from '../support/start-etcd.js';
@@ -89,6 +91,36 @@ test('validate prints every error as file:line: field.path: message and exits 2;
 
   assert.equal(good.code, 0, good.stderr);
   assert.match(good.stdout, /^.*good\.yaml: valid — 2 routes, 1 service, 0 auth policies, 0 quota policies, 0 issuers \(sha256:[0-9a-f]{12}…\)\n$/);
+});
+
+test('a config too big for etcd, too big a file, non-UTF-8 bytes, 60 errors: a clear line each (at most 50, then a count), exit 2, nothing applied', async () => {
+  // Before: apply of a 1 MB config that validated died with etcd's "request is too large" and a stack (exit 1); a
+  // 20 MB file took 85 s; non-UTF-8 bytes became U+FFFD; every one of 168,206 errors was printed.
+  const routes = Array.from({ length: 9000 }, (_, i) => `r${i}`);
+  const big = file('big.yaml', meshConfigYaml(routes));
+  const huge = file('huge.yaml', `apiVersion: meshgate/v1\n${'#'.repeat(3 * 1024 * 1024)}\n`);
+  const latin1 = join(dir, 'latin1.yaml');
+  writeFileSync(latin1, Buffer.concat([Buffer.from('apiVersion: meshgate/v1\n# caf'), Buffer.from([0xe9]), Buffer.from('\nservices: []\nroutes: []\n')]));
+  const many = file('many.yaml', `apiVersion: meshgate/v1\nservices:\n${'  - name: Bad_Name\n'.repeat(60)}routes: []\n`);
+  const [apply, validateHuge, validateLatin1, validateMany] = await Promise.all([
+    meshgate(['apply', big, '--allow-removals'], { MESHGATE_PREFIX: '/cli-too-big/' }),
+    meshgate(['validate', huge], { MESHGATE_ETCD: '' }),
+    meshgate(['validate', latin1], { MESHGATE_ETCD: '' }),
+    meshgate(['validate', many], { MESHGATE_ETCD: '' }),
+  ]);
+  assert.equal(apply.code, 2, apply.stderr);
+  assert.match(apply.stderr, new RegExp(`^${big}:1: \\(root\\): the config is \\d+ bytes as JSON; at most ${MAX_SNAPSHOT_BYTES - SNAPSHOT_RECORD_ROOM} fit in a snapshot \\(etcd refuses a request above 1\\.5 MiB[^\\n]*\\n${big}: 1 error\\(s\\); nothing applied\\n$`));
+  const bigStore = new EtcdStore({ endpoints: etcd.endpoint, prefix: '/cli-too-big/' });
+  assert.equal(await bigStore.get('config/current'), undefined);
+  await bigStore.close();
+  assert.equal(validateHuge.code, 2);
+  assert.equal(validateHuge.stderr, `${huge}: (root): the file is ${3 * 1024 * 1024 + 25} bytes; a config file may be at most ${MAX_CONFIG_FILE_BYTES} bytes (2 MiB)\n${huge}: 1 error(s); nothing applied\n`);
+  assert.equal(validateLatin1.code, 2);
+  assert.match(validateLatin1.stderr, new RegExp(`^${latin1}:2: \\(root\\): this line has bytes that are not UTF-8`));
+  assert.equal(validateMany.code, 2);
+  const lines = validateMany.stderr.trim().split('\n');
+  assert.equal(lines.length, 52, validateMany.stderr);
+  assert.deepEqual(lines.slice(-2), ['… and 10 more', `${many}: 60 error(s); nothing applied`]);
 });
 
 test('apply, diff, removal refusal, stale --expect-version and rollback through the CLI', async () => {
