@@ -91,7 +91,10 @@ export class HealthChecks implements EndpointFilter {
         path: check.path,
         method: 'GET',
         headers: { 'user-agent': 'meshgate-health-check' },
-        headersTimeout: timeout,
+        // Timed on a native timer: undici's headersTimeout runs on ~0.5 s fast timers and can fire that much early,
+        // failing an endpoint that answered well within the check's timeout.
+        signal: AbortSignal.timeout(timeout),
+        headersTimeout: 0,
         bodyTimeout: timeout,
       });
       await res.body.dump();
