@@ -4,8 +4,8 @@ import type http from 'node:http';
 import { timingSafeEqual, createHash, randomUUID } from 'node:crypto';
 import { startAdmin, type AdminServer } from '../core/http/admin-server.js';
 import { CONFIG_KEY, NODES_PREFIX, type NodeRecord } from '../core/config/config-watch.js';
-import { parseConfigText } from '../core/config/load.js';
-import { formatError, ConfigInvalidError } from '../core/config/check.js';
+import { MAX_CONFIG_FILE_BYTES, parseConfigBytes } from '../core/config/load.js';
+import { formatErrors, ConfigInvalidError } from '../core/config/check.js';
 import type { SnapshotRecord } from '../core/config/snapshot.js';
 import type { Store, Watcher } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';
@@ -15,7 +15,8 @@ import { ApplyConflictError, RemovalRefusedError, SnapshotNotKeptError, publishS
 import { diffConfigs } from './diff.js';
 
 const log = logger('registry');
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** A body past the largest config file is not read to the end. */
+const MAX_BODY_BYTES = MAX_CONFIG_FILE_BYTES;
 
 export interface RegistryOptions {
   store: Store;
@@ -65,7 +66,7 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readBody(req: http.IncomingMessage): Promise<string> {
+async function readBody(req: http.IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -73,7 +74,7 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
     if (size > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', `the config exceeds ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function digestOf(token: string): Buffer {
@@ -136,8 +137,9 @@ export async function startRegistry(o: RegistryOptions): Promise<RegistryServer>
         send(res, 200, rollout(nodeList, live && { version: live.version, digest: live.digest }, wanted ?? live?.version));
       } else if (req.method === 'POST' && path === '/v1/apply') {
         requireAdmin(req);
-        const { config, errors } = parseConfigText(await readBody(req));
-        if (!config) throw new HttpError(400, 'invalid_config', `the config has ${errors.length} error(s)`, { errors: errors.map((e) => formatError(e)) });
+        // As a file is read: UTF-8 only, at most MAX_CONFIG_FILE_BYTES, at most MAX_REPORTED_ERRORS listed.
+        const { config, errors } = parseConfigBytes(await readBody(req));
+        if (!config) throw new HttpError(400, 'invalid_config', `the config has ${errors.length} error(s)`, { errors: formatErrors(errors) });
         const expect = versionParam(url, 'expectVersion');
         const current = await readLive(o.store);
         const result = await publishSnapshot(o.store, config, {
@@ -164,7 +166,7 @@ export async function startRegistry(o: RegistryOptions): Promise<RegistryServer>
               : err instanceof SnapshotNotKeptError
                 ? new HttpError(404, 'not_kept', err.message)
               : err instanceof ConfigInvalidError
-                ? new HttpError(400, 'invalid_config', err.message, { errors: err.errors.map((x) => formatError(x)) })
+                ? new HttpError(400, 'invalid_config', err.message, { errors: formatErrors(err.errors) })
                 : undefined;
       if (!e) {
         log.error({ err, path }, 'registry request failed');

@@ -215,6 +215,12 @@ test('the registry service serves snapshot, nodes, endpoints and rollout, and gu
   assert.deepEqual(result.diff.routes.added, ['e']);
   const invalid = await fetch(`${server.url}/v1/apply`, { method: 'POST', body: 'apiVersion: nope\n', headers: { authorization: `Bearer ${adminToken}` } });
   assert.equal(invalid.status, 400);
+  // The API reads a body as the CLI reads a file: UTF-8 only (bad bytes silently became U+FFFD), errors capped.
+  const latin1 = await fetch(`${server.url}/v1/apply`, { method: 'POST', body: Buffer.from(`${yaml}# caf\xe9\n`, 'latin1'), headers: { authorization: `Bearer ${adminToken}` } });
+  const latin1Body = (await latin1.json()) as { error: { code: string; errors: string[] } };
+  assert.equal(latin1.status, 400);
+  assert.equal(latin1Body.error.code, 'invalid_config');
+  assert.match(latin1Body.error.errors[0], /not UTF-8/);
   // Malformed parameters are the caller's error, named, and change nothing (they were a 500, a 409 or a 404).
   const admin = { authorization: `Bearer ${adminToken}` };
   for (const [method, path, named] of [
