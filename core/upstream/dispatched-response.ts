@@ -142,6 +142,7 @@ export class DispatchedResponse implements Dispatcher.DispatchHandler, UpstreamB
   }
 
   destroy(err: Error = new Error('upstream request cancelled')): void {
+    clearTimeout(this.headTimer);
     if (this.ended || this.error) return;
     if (this.controller) this.controller.abort(err);
     else this.cancelled = err;
