@@ -8,6 +8,7 @@ import { registerQuota } from '../quota-svc/command.js';
 import { registerRegistry } from '../registry/command.js';
 import { registerUp } from './up-command.js';
 import { UsageError } from '../core/config/usage-error.js';
+import { CommandFailure } from '../core/node/command-failure.js';
 
 const program = new Command('meshgate')
   .description('An API gateway built as a service mesh: edge, sidecars, authz, quota and registry.')
@@ -33,8 +34,14 @@ try {
   } else if (err instanceof UsageError) {
     process.stderr.write(`meshgate: ${err.message}\n`);
     process.exitCode = 2;
+  } else if (err instanceof CommandFailure) {
+    process.stderr.write(`meshgate: ${err.message}\n`);
+    process.exitCode = 1;
   } else {
     process.stderr.write(`meshgate: ${(err as Error).stack ?? err}\n`);
     process.exitCode = 1;
   }
+  // A command that failed has closed what it started; should a handle still hold the event loop, the process ends
+  // anyway rather than stay up after saying it failed.
+  setTimeout(() => process.exit(), 2_000).unref();
 }

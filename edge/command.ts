@@ -1,10 +1,30 @@
 // `meshgate edge`: one edge node as its own process, or `--workers` of them sharing its ports (flags over MESHGATE_* env).
 import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { workersOption } from '../core/node/workers-option.js';
+
+/** --cert and --key readable and a matching pair, before anything starts (a usage error names the flag). */
+async function checkCertificate(certFile: string, keyFile: string): Promise<void> {
+  const read = async (flag: string, file: string) => {
+    try {
+      return await readFile(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UsageError(`${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    }
+  };
+  const [cert, key] = [await read('--cert', certFile), await read('--key', keyFile)];
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new UsageError(`--cert ${certFile} / --key ${keyFile}: not a usable PEM certificate and key (${(err as Error).message})`);
+  }
+}
 
 export function registerEdge(program: Command): void {
   program
@@ -54,6 +74,7 @@ export function registerEdge(program: Command): void {
       } catch (err) {
         throw new UsageError(`--sni-cert-dir: ${(err as Error).message}`);
       }
+      if (opts.https && opts.cert) await checkCertificate(opts.cert, opts.key);
       const stateDir = resolve(opts.stateDir);
       // Loaded on use, after the flags are checked: a usage error starts nothing and loads little.
       const [{ startEdge }, { developmentCertificate }, { runNodeProcess }] = await Promise.all([
@@ -68,6 +89,7 @@ export function registerEdge(program: Command): void {
         workers: opts.workers,
         nodeId: opts.nodeId,
         idPrefix: 'edge',
+        ports: { '--http-port': opts.httpPort, ...(opts.https && { '--https-port': opts.httpsPort }), '--admin-port': opts.adminPort },
         // Made once, not by every worker at the same time over the same files.
         beforeWorkers: async () => {
           if (opts.https && !opts.cert) await developmentCertificate(stateDir);

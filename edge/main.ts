@@ -142,15 +142,33 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   // TLS port's HTTP/2 limits and flood guard; the first bytes of a connection decide.
   const plain = new DualProtocolServer(server, skipResetStreams(plainHandler), limits, HTTP2_LIMITS);
   guardHttp2('edge', plain.http2, o.http2);
-  const httpPort = await listen(plain.listener, o.httpPort, host);
-  log.info({ port: httpPort, host, protocols: ['http/1.1', 'h2c'] }, 'edge http listening');
 
   let tlsServer: http2.Http2SecureServer | undefined;
   let tlsConnections: SecureConnections | undefined;
+  let httpPort = 0;
   let httpsPort: number | null = null;
   let certificates: CertificateSet | undefined;
   let tickets: SessionTickets | undefined;
-  if (o.httpsPort !== null) {
+  // Also what a failed start runs: whatever was started is closed (listeners, watches, the node record's lease).
+  const stop = async (grace: number) => {
+    runtime.draining = true;
+    certificates?.close();
+    await tickets?.close();
+    await Promise.all([plain.close(grace), tlsConnections?.close(grace), tunnels.drain(grace)]);
+    await Promise.all([pools.close(), h2Sessions.close()]);
+    await runtime.stop();
+  };
+  try {
+    httpPort = await listen(plain.listener, o.httpPort, host);
+    log.info({ port: httpPort, host, protocols: ['http/1.1', 'h2c'] }, 'edge http listening');
+    if (o.httpsPort !== null) httpsPort = await startHttps(o.httpsPort);
+  } catch (err) {
+    await stop(0).catch((closeErr: Error) => log.warn({ err: closeErr.message }, 'closing after a failed start'));
+    throw err;
+  }
+  runtime.markListening();
+
+  async function startHttps(port: number): Promise<number> {
     const files = o.certFile && o.keyFile ? { certFile: o.certFile, keyFile: o.keyFile } : undefined;
     const pair = files ? await loadCertificate(files.certFile, files.keyFile) : await developmentCertificate(o.stateDir);
     certificates = await CertificateSet.load({ defaultPair: pair, defaultFiles: files, sni: o.sniCertificates, pollIntervalMs: o.certificatePollMs });
@@ -179,10 +197,10 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     await certificates.watchStore(o.store);
     const certs = certificates;
     tickets = await SessionTickets.start({ store: o.store, apply: (key) => certs.setTicketKeys(key), periodMs: o.ticketRotationMs });
-    httpsPort = await listen(tlsServer, o.httpsPort, host);
-    log.info({ port: httpsPort, host }, 'edge https listening (h2, http/1.1)');
+    const bound = await listen(tlsServer, port, host);
+    log.info({ port: bound, host }, 'edge https listening (h2, http/1.1)');
+    return bound;
   }
-  runtime.markListening();
 
   return {
     nodeId,
@@ -191,14 +209,6 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     adminPort: runtime.admin.port,
     runtime,
     certificates,
-    async close() {
-      runtime.draining = true;
-      certificates?.close();
-      await tickets?.close();
-      const grace = o.graceMs ?? 5_000;
-      await Promise.all([plain.close(grace), tlsConnections?.close(grace), tunnels.drain(grace)]);
-      await Promise.all([pools.close(), h2Sessions.close()]);
-      await runtime.stop();
-    },
+    close: () => stop(o.graceMs ?? 5_000),
   };
 }

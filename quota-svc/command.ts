@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { logger } from '../core/telemetry/log.js';
+import { bindFailureAsUsage, checkDistinctPorts } from '../core/node/bind-failure.js';
 
 export function registerQuota(program: Command): void {
   program
@@ -16,9 +17,13 @@ export function registerQuota(program: Command): void {
       if (opts.redis !== undefined && !/^rediss?:\/\/[^\s]+$/.test(opts.redis)) {
         throw new UsageError('--redis (or MESHGATE_REDIS) must be a redis:// or rediss:// URL');
       }
+      const ports = { '--grpc-port': opts.grpcPort, '--http-port': opts.httpPort };
+      checkDistinctPorts(ports);
       // Loaded here, not at the top: every other subcommand of the CLI would otherwise load ioredis and the server.
       const { startQuota } = await import('./main.js');
-      const node = await startQuota({ redis: opts.redis, grpcPort: opts.grpcPort, httpPort: opts.httpPort, host: opts.host });
+      const node = await startQuota({ redis: opts.redis, grpcPort: opts.grpcPort, httpPort: opts.httpPort, host: opts.host }).catch((err: unknown) => {
+        throw bindFailureAsUsage(err, ports);
+      });
       const log = logger('process');
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping');

@@ -11,6 +11,7 @@ import { certsCommand } from './commands/certs.js';
 import { addStoreOptions, type StoreFlags } from './commands/store-options.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { EtcdStore } from '../core/store/etcd-store.js';
+import { bindFailureAsUsage } from '../core/node/bind-failure.js';
 
 function registryCommand(): Command {
   return addStoreOptions(
@@ -24,7 +25,13 @@ function registryCommand(): Command {
     // Loaded here, not at the top: the other subcommands of the CLI do not need the registry server.
     const { startRegistry } = await import('./main.js');
     const store = new EtcdStore({ endpoints: opts.etcd, prefix: opts.prefix });
-    const server = await startRegistry({ store, host: opts.host, port: opts.port, adminToken: opts.adminToken });
+    let server: Awaited<ReturnType<typeof startRegistry>>;
+    try {
+      server = await startRegistry({ store, host: opts.host, port: opts.port, adminToken: opts.adminToken });
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw bindFailureAsUsage(err, { '--port': opts.port });
+    }
     const log = logger('process');
     const stop = async (signal: string) => {
       log.info({ signal }, 'stopping');

@@ -41,6 +41,7 @@ export function registerSidecar(program: Command): void {
         workers: opts.workers,
         nodeId: opts.nodeId,
         idPrefix: opts.service,
+        ports: { '--inbound-port': opts.inboundPort, '--outbound-port': opts.outboundPort, '--admin-port': opts.adminPort },
         start: ({ store, endpoints, nodeId }) =>
           startSidecar({
             store,

@@ -83,7 +83,10 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   const nodeId = o.nodeId ?? `${o.service}-${randomUUID().slice(0, 8)}`;
   // Opaque tokens are introspected at authz-svc (short cache); JWTs never leave the process.
   const introspection = !o.introspect && o.authzAddress ? new IntrospectionClient({ address: o.authzAddress }) : undefined;
-  const auth = await startSidecarAuth(o.store, { introspect: o.introspect ?? introspection });
+  const auth = await startSidecarAuth(o.store, { introspect: o.introspect ?? introspection }).catch((err: Error) => {
+    introspection?.close();
+    throw err;
+  });
   const quota = createQuotaRuntime({
     service: o.service,
     quotaAddress: o.quotaAddress,
@@ -101,7 +104,17 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
     lkgPath: join(o.stateDir, `${nodeId}.last-known-good.json`),
     readyDetail: () => ({ auth: auth.status(), quota: quota.readiness() }),
   });
-  await runtime.start();
+  const closeClients = async () => {
+    await auth.close();
+    introspection?.close();
+    await quota.close();
+  };
+  try {
+    await runtime.start();
+  } catch (err) {
+    await closeClients().catch(() => undefined);
+    throw err;
+  }
 
   const accessLog = accessLogger();
   const appPools = new PoolSet();
@@ -166,15 +179,34 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   const tunnels = new Tunnels();
   inbound.http1.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app, tunnels, serve: inboundHandler }));
   answerClientErrors(outbound.http1, log);
-  const inboundPort = await listen(inbound.listener, o.inboundPort, host);
-  const outboundPort = await listen(outbound.listener, o.outboundPort, host);
-  log.info({ service: o.service, inboundPort, outboundPort, app: o.app }, 'sidecar listening');
-  runtime.markListening();
-
-  // A wildcard bind is not an address anyone can dial: advertise the host name then (compose/k8s DNS).
-  const reachable = host === '0.0.0.0' || host === '::' ? hostname() : host;
-  const address = o.advertise ?? `${reachable.includes(':') ? `[${reachable}]` : reachable}:${inboundPort}`;
-  const registration = o.register ? await o.register(o.service, nodeId, address) : undefined;
+  let inboundPort = 0;
+  let outboundPort = 0;
+  let registration: Registration | undefined;
+  // Drain order: fail readiness, leave the endpoint set, then stop accepting and finish in-flight. Also what a failed
+  // start runs: whatever was started is closed (listeners, endpoint, the node record's lease).
+  const stop = async (grace: number, drainDelayMs: number | undefined) => {
+    runtime.draining = true;
+    await registration?.deregister();
+    const drainDelay = drainDelayMs ?? (registration ? 1_000 : 0);
+    if (drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, drainDelay));
+    await Promise.all([inbound.close(grace), outbound.close(grace), tunnels.drain(grace)]);
+    await Promise.all([appPools.close(), meshPools.close(), appSessions.close(), meshSessions.close()]);
+    await closeClients();
+    await runtime.stop();
+  };
+  try {
+    inboundPort = await listen(inbound.listener, o.inboundPort, host);
+    outboundPort = await listen(outbound.listener, o.outboundPort, host);
+    log.info({ service: o.service, inboundPort, outboundPort, app: o.app }, 'sidecar listening');
+    runtime.markListening();
+    // A wildcard bind is not an address anyone can dial: advertise the host name then (compose/k8s DNS).
+    const reachable = host === '0.0.0.0' || host === '::' ? hostname() : host;
+    const address = o.advertise ?? `${reachable.includes(':') ? `[${reachable}]` : reachable}:${inboundPort}`;
+    registration = o.register ? await o.register(o.service, nodeId, address) : undefined;
+  } catch (err) {
+    await stop(0, 0).catch((closeErr: Error) => log.warn({ err: closeErr.message }, 'closing after a failed start'));
+    throw err;
+  }
 
   return {
     nodeId,
@@ -182,19 +214,6 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
     outboundPort,
     adminPort: runtime.admin.port,
     runtime,
-    async close() {
-      // Drain order: fail readiness, leave the endpoint set, then stop accepting and finish in-flight.
-      runtime.draining = true;
-      await registration?.deregister();
-      const drainDelay = o.drainDelayMs ?? (registration ? 1_000 : 0);
-      if (drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, drainDelay));
-      const grace = o.graceMs ?? 5_000;
-      await Promise.all([inbound.close(grace), outbound.close(grace), tunnels.drain(grace)]);
-      await Promise.all([appPools.close(), meshPools.close(), appSessions.close(), meshSessions.close()]);
-      await auth.close();
-      introspection?.close();
-      await quota.close();
-      await runtime.stop();
-    },
+    close: () => stop(o.graceMs ?? 5_000, o.drainDelayMs),
   };
 }

@@ -1,10 +1,12 @@
 // A data-plane node (edge, sidecar) as a process of its own: in each of its `--workers`, tracing, the store, the
-// endpoint watch and the node are started, and drained on SIGTERM/SIGINT in the reverse order.
+// endpoint watch and the node are started, and drained on SIGTERM/SIGINT in the reverse order. A node that cannot
+// start closes what it opened and fails with one line; a port it cannot bind is a usage error naming the flag.
 import { randomUUID } from 'node:crypto';
 import { EndpointSet } from '../store/endpoints.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
-import { initTracing } from '../telemetry/tracing.js';
+import { initTracing, shutdownTracing } from '../telemetry/tracing.js';
+import { bindFailureAsUsage, checkDistinctPorts } from './bind-failure.js';
 import { onSignals } from './drain-on-signals.js';
 import { runWorkers, workerSlot } from './workers.js';
 
@@ -27,10 +29,14 @@ export interface NodeProcessOptions {
   idPrefix: string;
   /** Once in the primary before forking (never in a single process): work the workers would race on. */
   beforeWorkers?: () => Promise<void>;
+  /** Each listener's flag and the port it asks for: a port that cannot be bound is reported under its flag. */
+  ports: Record<string, number>;
+  /** Starts the node; when it throws, it has closed whatever it had started itself. */
   start(context: NodeContext): Promise<{ close(): Promise<void> }>;
 }
 
 export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
+  checkDistinctPorts(o.ports);
   const nodeId = o.nodeId ?? `${o.idPrefix}-${randomUUID().slice(0, 8)}`;
   await runWorkers(
     o.workers,
@@ -38,11 +44,21 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       const slot = workerSlot();
       initTracing({ serviceName: o.serviceName });
       const store = openStore({ etcd: o.etcd, prefix: o.prefix });
-      const endpoints = await EndpointSet.watch(store);
-      const node = await o.start({ store, endpoints, nodeId: slot === undefined ? nodeId : `${nodeId}-w${slot}` });
+      let endpoints: EndpointSet | undefined;
+      let node: { close(): Promise<void> };
+      try {
+        endpoints = await EndpointSet.watch(store);
+        node = await o.start({ store, endpoints, nodeId: slot === undefined ? nodeId : `${nodeId}-w${slot}` });
+      } catch (err) {
+        // Nothing of a node that failed to start stays open: no watch, no lease, no exporter keeping the process up.
+        await endpoints?.close().catch(() => undefined);
+        await store.close().catch(() => undefined);
+        await shutdownTracing().catch(() => undefined);
+        throw bindFailureAsUsage(err, o.ports);
+      }
       onSignals(async () => {
         await node.close();
-        await endpoints.close();
+        await endpoints?.close();
         await store.close();
       });
     },

@@ -75,7 +75,12 @@ export class NodeRuntime {
         };
       },
     });
-    await this.watch.start();
+    try {
+      await this.watch.start();
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
   }
 
   markListening(): void {
