@@ -34,8 +34,10 @@ export const traceContext: StageDef<TraceDeps & { tier: string }> = {
             'meshgate.request_id': x.requestId,
           });
         }
-        const tracestate = x.req.headers.tracestate;
-        if (typeof tracestate === 'string') x.tracestate = tracestate;
+        // W3C Trace Context §3.3.1: a tracestate without a valid traceparent is discarded. The span continues the
+        // caller's trace exactly when its traceparent was valid (a new trace has a new random id).
+        const { traceparent, tracestate } = x.req.headers;
+        if (typeof tracestate === 'string' && typeof traceparent === 'string' && span.spanContext().traceId === traceparent.slice(3, 35)) x.tracestate = tracestate;
         return undefined;
       },
     };
