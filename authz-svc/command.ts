@@ -21,6 +21,11 @@ function durationFlag(flag: string, text: string | undefined): number | undefine
 
 function adminTokenFlag(value: string | undefined, purpose: string): string {
   if (!value) throw new UsageError(`--admin-token (or MESHGATE_ADMIN_TOKEN) is required ${purpose}`);
+  return checkAdminToken(value);
+}
+
+/** The admin credential's minimum (authz-svc refuses a shorter one): checked on the flag, before anything starts. */
+export function checkAdminToken(value: string): string {
   if (value.length < 16) throw new UsageError('--admin-token (or MESHGATE_ADMIN_TOKEN) must be at least 16 characters');
   return value;
 }

@@ -5,6 +5,20 @@ import type { Command } from 'commander';
 import { envOption, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { ConfigInvalidError } from '../core/config/check.js';
+import { bindFailureAsUsage, checkDistinctPorts } from '../core/node/bind-failure.js';
+import { checkAdminToken } from '../authz-svc/command.js';
+
+/** Each listener flag of `up` and its option key: a port that cannot be bound is named by its flag. */
+const PORT_FLAGS = [
+  ['--edge-http-port', 'edgeHttpPort'],
+  ['--edge-https-port', 'edgeHttpsPort'],
+  ['--edge-admin-port', 'edgeAdminPort'],
+  ['--authz-http-port', 'authzHttpPort'],
+  ['--authz-grpc-port', 'authzGrpcPort'],
+  ['--quota-http-port', 'quotaHttpPort'],
+  ['--quota-grpc-port', 'quotaGrpcPort'],
+  ['--registry-port', 'registryPort'],
+] as const;
 
 export function registerUp(program: Command): void {
   program
@@ -26,16 +40,22 @@ export function registerUp(program: Command): void {
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'development certificate and last-known-good config').default('.meshgate'))
     .option('--no-watch', 'do not reload the config file on change')
     .action(async (opts) => {
+      // Every flag is checked before anything starts.
+      if (opts.adminToken !== undefined) checkAdminToken(opts.adminToken);
+      const ports: Record<string, number> = opts.ephemeral ? {} : Object.fromEntries(PORT_FLAGS.map(([flag, key]) => [flag, opts[key] as number]));
+      checkDistinctPorts(ports);
+      const config = resolve(opts.config);
       // Loaded on use: `meshgate <other subcommand>` does not pay for the whole mesh's imports.
       const { up } = await import('./up.js');
       let mesh;
       try {
-        mesh = await up({ ...opts, config: resolve(opts.config), stateDir: resolve(opts.stateDir) });
+        mesh = await up({ ...opts, config, stateDir: resolve(opts.stateDir) });
       } catch (err) {
         if (err instanceof ConfigInvalidError) throw new UsageError(err.message);
-        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
-          throw new UsageError(`${(err as Error).message}: a port is taken (set it with a flag, or use --ephemeral)`);
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`config file not found: ${opts.config}`);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (err as NodeJS.ErrnoException).path === config)
+          throw new UsageError(`--config ${opts.config}: no such file`);
+        const usage = bindFailureAsUsage(err, ports);
+        if (usage instanceof UsageError) throw new UsageError(`${usage.message} (set it with its flag, or use --ephemeral)`);
         throw err;
       }
       const u = mesh.urls;
@@ -67,7 +87,7 @@ export function registerUp(program: Command): void {
           msg: 'mesh ready',
           urls: u,
           token: mesh.devToken,
-          adminToken: mesh.adminToken,
+          // No adminToken: the admin credential is never logged (a generated one is in the banner above, once).
           sidecars: Object.fromEntries(Object.entries(mesh.sidecars).map(([n, s]) => [n, { inbound: s.inboundPort, outbound: s.outboundPort, admin: s.adminPort }])),
         }) + '\n',
       );

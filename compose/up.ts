@@ -3,10 +3,12 @@
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { MemoryStore } from '../core/store/memory-store.js';
 import type { Store } from '../core/store/store.js';
 import { parseConfigText } from '../core/config/load.js';
-import { formatError } from '../core/config/check.js';
+import { ConfigInvalidError, formatError } from '../core/config/check.js';
+import type { MeshConfig } from '../core/config/schema.js';
 import { readFile } from 'node:fs/promises';
 import { logger } from '../core/telemetry/log.js';
 import { initTracing, shutdownTracing } from '../core/telemetry/tracing.js';
@@ -52,23 +54,47 @@ const log = logger('up');
 
 export async function up(o: UpOptions): Promise<Mesh> {
   const port = (p: number) => (o.ephemeral ? 0 : p);
-  initTracing({ serviceName: 'meshgate' });
-  await mkdir(o.stateDir, { recursive: true });
-  const store = new MemoryStore();
-  const closers: (() => Promise<void>)[] = [];
+  // Config first: every node starts from a snapshot, so nothing serves half-configured; an invalid file starts nothing.
+  const first = parseConfigText(await readFile(o.config, 'utf8'));
+  if (!first.config) throw new ConfigInvalidError(first.errors, o.config);
 
-  // Config first: every node starts from a snapshot, so nothing serves half-configured.
-  const applyFile = async (reason: string): Promise<boolean> => {
+  initTracing({ serviceName: 'meshgate' });
+  const store = new MemoryStore();
+  // Everything started, in order; closed in reverse by close(), and by a start that fails partway.
+  const closers: (() => Promise<void>)[] = [() => shutdownTracing(), () => store.close()];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch((err: Error) => log.warn({ err: err.message }, 'close step failed'));
+  };
+  try {
+    return await startMesh(o, port, store, first.config, closers, closeAll);
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+async function startMesh(
+  o: UpOptions,
+  port: (p: number) => number,
+  store: Store,
+  initial: MeshConfig,
+  closers: (() => Promise<void>)[],
+  closeAll: () => Promise<void>,
+): Promise<Mesh> {
+  await mkdir(o.stateDir, { recursive: true });
+  const publish = async (config: MeshConfig, reason: string) => {
+    const result = await publishSnapshot(store, config, { author: 'meshgate up', message: reason, allowRemovals: true });
+    if (!result.unchanged) log.info({ version: result.version, digest: result.digest, reason }, 'config applied');
+  };
+  const applyFile = async (reason: string): Promise<void> => {
     const { config, errors } = parseConfigText(await readFile(o.config, 'utf8'));
     if (!config) {
       log.error({ file: o.config, errors: errors.map((e) => formatError(e, o.config)) }, `config rejected (${reason}); the previous one keeps serving`);
-      return false;
+      return;
     }
-    const result = await publishSnapshot(store, config, { author: 'meshgate up', message: reason, allowRemovals: true });
-    if (!result.unchanged) log.info({ version: result.version, digest: result.digest, reason }, 'config applied');
-    return true;
+    await publish(config, reason);
   };
-  if (!(await applyFile('start'))) throw new Error(`${o.config} is invalid; fix it and start again`);
+  await publish(initial, 'start');
 
   const adminToken = o.adminToken ?? randomBytes(24).toString('base64url');
   const authz = await startAuthz({
@@ -91,6 +117,9 @@ export async function up(o: UpOptions): Promise<Mesh> {
 
   const sidecars: Record<string, SidecarNode> = {};
   const apps: DemoApp[] = [];
+  // The sidecars drain together (each waits out its deregistration), then their apps go.
+  closers.push(async () => void (await Promise.all(apps.map((a) => a.close()))));
+  closers.push(async () => void (await Promise.all(Object.values(sidecars).map((s) => s.close()))));
   const attach = async (service: string, app: DemoApp) => {
     apps.push(app);
     sidecars[service] = await startSidecar({
@@ -121,14 +150,28 @@ export async function up(o: UpOptions): Promise<Mesh> {
     adminPort: port(o.edgeAdminPort),
     stateDir: o.stateDir,
   });
+  closers.push(() => edge.close());
 
-  let watcher: ReturnType<typeof watch> | undefined;
   if (o.watch) {
     let timer: NodeJS.Timeout | undefined;
-    // Editors write in several steps (truncate, write, rename): settle, then validate the whole file once.
-    watcher = watch(o.config, () => {
+    // The directory, not the file: an editor's atomic save or `sed -i` renames a new file over the old one (and a
+    // file can be deleted and written again), which ends a watch on the file's inode for good.
+    const name = basename(o.config);
+    const watcher = watch(dirname(o.config), (_event, changed) => {
+      if (changed !== null && changed !== name) return;
+      // Editors write in several steps (truncate, write, rename): settle, then validate the whole file once.
       clearTimeout(timer);
-      timer = setTimeout(() => void applyFile(`${o.config} changed`).catch((err) => log.error({ err }, 'reload failed')), 150);
+      timer = setTimeout(
+        () =>
+          void applyFile(`${o.config} changed`).catch((err: NodeJS.ErrnoException) =>
+            err.code === 'ENOENT' ? log.warn({ file: o.config }, 'config file is gone; the current config keeps serving') : log.error({ err }, 'reload failed'),
+          ),
+        150,
+      );
+    });
+    closers.push(async () => {
+      clearTimeout(timer);
+      watcher.close();
     });
   }
 
@@ -149,14 +192,6 @@ export async function up(o: UpOptions): Promise<Mesh> {
     urls,
     devToken,
     adminToken,
-    async close() {
-      watcher?.close();
-      await edge.close();
-      await Promise.all(Object.values(sidecars).map((s) => s.close()));
-      for (const close of closers.reverse()) await close();
-      await Promise.all(apps.map((a) => a.close()));
-      await store.close();
-      await shutdownTracing();
-    },
+    close: closeAll,
   };
 }

@@ -3,7 +3,7 @@
 // apply live (an invalid edit is refused while the old config keeps serving).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -17,6 +17,8 @@ let dir: string;
 let edge: string;
 let token: string;
 let configFile: string;
+/** The operator's admin credential: never to be logged. */
+const ADMIN_TOKEN = 'operator-admin-token-7f3a9c1e5b';
 
 before(async () => {
   otlp = await startOtlpReceiver();
@@ -26,6 +28,7 @@ before(async () => {
   mesh = spawnMeshgate(['up', '--ephemeral', '--config', configFile, '--state-dir', join(dir, 'state')], {
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
     MESHGATE_TRACE_SAMPLE_RATIO: '1',
+    MESHGATE_ADMIN_TOKEN: ADMIN_TOKEN,
   });
   const ready = (await mesh.waitForLine((l) => l.msg === 'mesh ready', 60_000)) as { urls: { edge: string }; token: string };
   edge = ready.urls.edge;
@@ -178,6 +181,38 @@ test('editing the config applies live; an invalid edit is refused and the old co
   await mesh.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('config rejected'));
   assert.equal((await get('/fresh')).status, 200, 'the last good config still serves');
   assert.equal((await get('/public/x')).status, 200);
+});
+
+test('an admin token the operator gave is never logged: not in the JSON ready line, nowhere on stdout or stderr', async () => {
+  const ready = mesh.lines.find((l) => l.msg === 'mesh ready')!;
+  assert.equal('adminToken' in ready, false);
+  assert.ok(mesh.lines.some((l) => typeof l.text === 'string' && l.text.includes('(from MESHGATE_ADMIN_TOKEN)')), 'the banner says where it came from');
+  assert.equal(mesh.lines.some((l) => JSON.stringify(l).includes(ADMIN_TOKEN)), false);
+  assert.equal(mesh.stderr.includes(ADMIN_TOKEN), false);
+});
+
+test('a config file replaced by rename (sed -i, an editor\'s atomic save) or deleted and written again keeps reloading', async () => {
+  const base = readFileSync('compose/routes.yaml', 'utf8');
+  const withRoute = (name: string) => `${base}\n  - name: ${name}\n    matches: [{ path: { value: /${name} } }]\n    backendRefs: [{ name: echo }]\n`;
+  const replace = (text: string) => {
+    const tmp = join(dir, 'routes.yaml.tmp');
+    writeFileSync(tmp, text);
+    renameSync(tmp, configFile);
+  };
+  replace(withRoute('renamed'));
+  await waitUntil(async () => (await get('/renamed')).status === 200);
+  replace(withRoute('renamed-again'));
+  await waitUntil(async () => (await get('/renamed-again')).status === 200);
+  unlinkSync(configFile);
+  await mesh.waitForLine((l) => l.msg === 'config file is gone; the current config keeps serving');
+  assert.equal((await get('/renamed-again')).status, 200);
+  writeFileSync(configFile, withRoute('recreated'));
+  await waitUntil(async () => (await get('/recreated')).status === 200);
+  const rejected = () => mesh.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('config rejected')).length;
+  const rejectedBefore = rejected();
+  replace(`${withRoute('recreated')}\n  - name: broken\n    matches: []\n    backendRefs: [{ name: missing }]\n`);
+  await waitUntil(async () => rejected() > rejectedBefore);
+  assert.equal((await get('/recreated')).status, 200, 'an invalid replacement is refused; the last good config still serves');
 });
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
