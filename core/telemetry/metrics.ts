@@ -132,8 +132,8 @@ export class BatchedHistogram<L extends string> {
 
 export const requestDuration = new BatchedHistogram(
   'meshgate_request_duration_seconds',
-  'Time from request received to response finished, by tier, route and service.',
-  ['tier', 'route', 'service'] as const,
+  'Time from request received to response finished, by tier, route, service and status class.',
+  ['tier', 'route', 'service', 'status_class'] as const,
   LATENCY_BUCKETS,
   registry,
 );
@@ -159,17 +159,22 @@ const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** Per-route metric children resolved once, so the hot path does no label-string building. */
 export class RouteMetrics {
   private readonly counters: CountChild[];
-  private readonly histogram: HistogramChild;
+  /** By status class, each made at its first request (a route that never fails shows no 5xx latency series). */
+  private readonly histograms: (HistogramChild | undefined)[] = [];
 
-  constructor(tier: string, route: string, service: string) {
+  constructor(
+    private readonly tier: string,
+    private readonly route: string,
+    private readonly service: string,
+  ) {
     this.counters = STATUS_CLASSES.map((status_class) => requestsTotal.labels({ tier, route, service, status_class }));
-    this.histogram = requestDuration.labels({ tier, route, service });
   }
 
   observe(status: number, seconds: number): void {
     const index = Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4);
     this.counters[index].inc();
-    this.histogram.observe(seconds);
+    const histogram = (this.histograms[index] ??= requestDuration.labels({ tier: this.tier, route: this.route, service: this.service, status_class: STATUS_CLASSES[index] }));
+    histogram.observe(seconds);
   }
 }
 

@@ -21,14 +21,19 @@ test('route metrics: durations land in the labelled histogram, statuses in the l
   assert.equal(routeMetrics('unit', 'r1', 's1'), m, 'one set of children per label set');
   routeMetrics('unit', 'r2', 's1').observe(200, 7);
 
+  // Durations by status class too, as the contract says of both metrics (the histogram had no status_class).
   const histogram = await registry.getSingleMetricAsString('meshgate_request_duration_seconds');
-  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_bucket', [...labels, 'le="0.00025"']), [0]);
-  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_bucket', [...labels, 'le="0.0005"']), [2]);
-  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_bucket', [...labels, 'le="0.025"']), [3]);
-  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_bucket', [...labels, 'le="+Inf"']), [3]);
-  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_count', labels), [3]);
-  const [sum] = series(histogram, 'meshgate_request_duration_seconds_sum', labels);
-  assert.ok(Math.abs(sum - 0.0207) < 1e-9, String(sum));
+  const ok = [...labels, 'status_class="2xx"'];
+  const failed = [...labels, 'status_class="5xx"'];
+  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_bucket', [...ok, 'le="0.00025"']), [0]);
+  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_bucket', [...ok, 'le="0.0005"']), [2]);
+  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_bucket', [...ok, 'le="+Inf"']), [2]);
+  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_bucket', [...failed, 'le="0.025"']), [1]);
+  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_count', ok), [2]);
+  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_count', failed), [1]);
+  assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_count', [...labels, 'status_class="4xx"']), [], 'no series for a class never seen');
+  const [sum] = series(histogram, 'meshgate_request_duration_seconds_sum', ok);
+  assert.ok(Math.abs(sum - 0.0007) < 1e-9, String(sum));
   assert.deepEqual(series(histogram, 'meshgate_request_duration_seconds_count', ['route="r2"']), [1]);
 
   const counter = await registry.getSingleMetricAsString('meshgate_requests_total');
