@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { envOption, parsePositiveInt, portOption } from '../core/config/cli-options.js';
 import { parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
+import { CommandFailure } from '../core/node/command-failure.js';
 import { onSignals } from '../core/node/drain-on-signals.js';
 import { log } from '../core/telemetry/log.js';
 
@@ -47,7 +48,8 @@ async function callAdmin(base: string, adminToken: string, method: 'GET' | 'POST
       bodyTimeout: 10_000,
     });
   } catch (err) {
-    throw new Error(`cannot reach authz-svc at ${base}: ${(err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CommandFailure(`cannot reach authz-svc at ${base}: ${code && !/^UND_ERR/.test(code) ? code : (err as Error).message}`);
   }
   const text = await res.body.text();
   let parsed: unknown;
@@ -58,9 +60,9 @@ async function callAdmin(base: string, adminToken: string, method: 'GET' | 'POST
   }
   if (res.statusCode >= 400) {
     const message = (parsed as { error?: { message?: string } })?.error?.message ?? text;
-    const err = new Error(`authz-svc answered ${res.statusCode}: ${message}`);
+    const line = `authz-svc answered ${res.statusCode}: ${message}`;
     // Refused input and refused credentials are usage errors (exit 2); anything else is a failure (exit 1).
-    throw res.statusCode === 400 || res.statusCode === 401 || res.statusCode === 403 ? new UsageError(err.message) : err;
+    throw res.statusCode === 400 || res.statusCode === 401 || res.statusCode === 403 ? new UsageError(line) : new CommandFailure(line);
   }
   return parsed;
 }

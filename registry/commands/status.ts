@@ -8,6 +8,7 @@ import { formatRollout, parseNodes, rollout, type Rollout } from '../node-status
 import { readLive } from '../publish.js';
 import { addStoreOptions, fail, withStore, type StoreFlags } from './store-options.js';
 import { UsageError } from '../../core/config/usage-error.js';
+import { CommandFailure } from '../../core/node/command-failure.js';
 
 interface StatusFlags extends StoreFlags {
   wait?: number | 'live';
@@ -22,9 +23,13 @@ function parseWait(value: string): number | 'live' {
   return Number(value);
 }
 
+/** The longest wait a timer can hold (2^31 - 1 ms, about 24.8 days); node fires a longer one at once. */
+const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
 function parseSeconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${value}" is not a positive number of seconds`);
+  if (n > MAX_TIMEOUT_SECONDS) throw new InvalidArgumentError(`"${value}" is more than ${MAX_TIMEOUT_SECONDS} seconds (about 24 days)`);
   return n;
 }
 
@@ -68,9 +73,19 @@ async function waitOnStore(store: Store, flags: StatusFlags): Promise<void> {
 async function fetchRollout(registry: string, target?: number | 'live'): Promise<Rollout> {
   const url = new URL('/v1/rollout', registry);
   if (typeof target === 'number') url.searchParams.set('version', String(target));
-  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
-  return (await res.json()) as Rollout;
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  } catch (err) {
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    throw new CommandFailure(`status: cannot reach the registry at ${registry}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  if (!res.ok) throw new CommandFailure(`status: the registry at ${registry} answered ${res.status} to ${url.pathname}`);
+  try {
+    return (await res.json()) as Rollout;
+  } catch {
+    throw new CommandFailure(`status: the registry at ${registry} answered something that is not JSON (is it a meshgate registry?)`);
+  }
 }
 
 /** Wait through the registry's read API: it holds the same watch, so a short poll of it is cheap. */
