@@ -8,6 +8,7 @@ export const ERROR_CATALOGUE = {
   forbidden: { status: 403, message: 'The request is not allowed.' },
   no_route: { status: 404, message: 'No route matches this request.' },
   method_not_allowed: { status: 405, message: 'This endpoint does not accept this method.' },
+  request_timeout: { status: 408, message: 'The request was not received in time.' },
   payload_too_large: { status: 413, message: 'The request body exceeds the route limit.' },
   rate_limited: { status: 429, message: 'The quota for this key is exhausted.' },
   headers_too_large: { status: 431, message: 'The request headers exceed the limit.' },

@@ -135,7 +135,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   const plainHandler = createRequestHandler({ engine: plainEngine, holder: runtime.holder, log });
   const server = http.createServer(serverOptions(limits), plainHandler);
   applyLimits(server, limits);
-  answerClientErrors(server, log);
+  answerClientErrors(server, log, 'edge');
   const tunnels = new Tunnels();
   server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels, serve: plainHandler }));
   // The plain port also takes cleartext HTTP/2 with prior knowledge (gRPC clients inside the network), with the
@@ -183,13 +183,22 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
         ...HTTP2_LIMITS,
+        // A client that connects and never finishes its handshake (or sends nothing) is dropped with the head timeout,
+        // as on the plain port (node's default, 120 s, let one hold a socket and, at shutdown, the process).
+        handshakeTimeout: limits.headersTimeoutMs,
       },
       handler as never,
     );
-    answerClientErrors(tlsServer, log);
-    // The HTTP/1.1 side of the TLS listener has the same slow-client bounds as the plain one.
+    answerClientErrors(tlsServer, log, 'edge');
+    // The HTTP/1.1 side of the TLS listener has the same slow-client bounds as the plain one, checked as often (with
+    // node's default check every 30 s, a slow head got its 408 after 22-28 s instead of 10 s).
     const h1 = serverOptions(limits);
-    Object.assign(tlsServer, { headersTimeout: h1.headersTimeout, requestTimeout: h1.requestTimeout, keepAliveTimeout: h1.keepAliveTimeout });
+    Object.assign(tlsServer, {
+      headersTimeout: h1.headersTimeout,
+      requestTimeout: h1.requestTimeout,
+      keepAliveTimeout: h1.keepAliveTimeout,
+      connectionsCheckingInterval: h1.connectionsCheckingInterval,
+    });
     guardHttp2('edge', tlsServer, o.http2);
     tlsConnections = new SecureConnections(tlsServer, limits);
     tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels, serve: handler }));

@@ -174,11 +174,11 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   // h2c from the mesh is still HTTP/2 from whoever reaches the port: the same rapid-reset guard as the edge.
   guardHttp2('sidecar', inbound.http2);
   guardHttp2('sidecar', outbound.http2);
-  answerClientErrors(inbound.http1, log);
+  answerClientErrors(inbound.http1, log, 'sidecar-inbound');
   // WebSocket upgrades on `websocket: true` routes: auth and the rest of the inbound chain run, then a tunnel to the app.
   const tunnels = new Tunnels();
   inbound.http1.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app, tunnels, serve: inboundHandler }));
-  answerClientErrors(outbound.http1, log);
+  answerClientErrors(outbound.http1, log, 'sidecar-outbound');
   let inboundPort = 0;
   let outboundPort = 0;
   let registration: Registration | undefined;

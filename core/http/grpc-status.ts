@@ -12,6 +12,7 @@ const GRPC_STATUS = {
   forbidden: 7,
   no_route: 12, // UNIMPLEMENTED: no route serves this method
   method_not_allowed: 12,
+  request_timeout: 4, // DEADLINE_EXCEEDED
   payload_too_large: 8, // RESOURCE_EXHAUSTED, as grpc-js answers an oversized message
   rate_limited: 8,
   headers_too_large: 8,

@@ -7,6 +7,7 @@ import http2 from 'node:http2';
 import net, { type Server as NetServer, type Socket, type AddressInfo } from 'node:net';
 import { errorBody, MeshError } from '../errors.js';
 import type { Logger } from '../telemetry/log.js';
+import { routeMetrics } from '../telemetry/metrics.js';
 
 export interface HttpLimits {
   /** Bytes of request headers (431 beyond). */
@@ -79,10 +80,13 @@ export function refuseConnection(socket: object): void {
  * So does CONNECT: the mesh routes origin-form requests and is nobody's tunnel (RFC 9110 §9.3.6); without a
  * 'connect' listener node would drop the connection without a word.
  */
-export function answerClientErrors(server: NetServer, log: Logger): void {
+export function answerClientErrors(server: NetServer, log: Logger, tier: string): void {
   refuseConnect(server);
+  const refusedMetrics = routeMetrics(tier, '', '');
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
-    if (!socket.writable || (err.code === 'ECONNRESET')) {
+    // A TLS error (handshake timeout, a bad ClientHello) comes before any HTTP: http2's secure server hands it here.
+    // An HTTP answer written into a handshake that never completed was never sent, and the socket stayed open.
+    if (!socket.writable || err.code === 'ECONNRESET' || err.code?.startsWith('ERR_TLS') || err.code?.startsWith('ERR_SSL')) {
       socket.destroy();
       return;
     }
@@ -91,17 +95,18 @@ export function answerClientErrors(server: NetServer, log: Logger): void {
       socket.end();
       return;
     }
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    const error = tooLarge
-      ? new MeshError('headers_too_large')
-      : timeout
-        ? new MeshError('bad_request', 'The request was not received in time.')
-        : new MeshError('bad_request', 'The request framing or headers are malformed.');
-    const status = timeout ? 408 : error.status;
-    const body = errorBody(error, randomUUID());
-    log.debug({ code: err.code, status }, 'refused malformed request');
-    socket.end(rawErrorResponse(status, body));
+    const error =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? new MeshError('headers_too_large')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new MeshError('request_timeout')
+          : new MeshError('bad_request', 'The request framing or headers are malformed.');
+    const requestId = randomUUID();
+    // No stage ran, so no access-log line would name this request: one here, with the id the client was given, and
+    // the request counted under no route (before, a 400/408/431 from node's parser was neither logged nor counted).
+    refusedMetrics.refused(error.status);
+    log.info({ tier, requestId, status: error.status, error: error.code, parser: err.code, clientIp: socket.remoteAddress }, 'request refused before routing');
+    socket.end(rawErrorResponse(error.status, errorBody(error, requestId)));
   });
 }
 
@@ -213,6 +218,7 @@ function boundIdle(session: http2.ServerHttp2Session, limits: HttpLimits): void 
  */
 export class SecureConnections {
   private readonly sockets = new Set<Socket>();
+  private readonly raw = new Set<Socket>();
   private readonly sessions: Http2Sessions;
   private readonly busy = new Map<Socket, number>();
   private closing = false;
@@ -222,6 +228,12 @@ export class SecureConnections {
     limits: HttpLimits = DEFAULT_LIMITS,
   ) {
     this.sessions = new Http2Sessions(server, limits);
+    // Every TCP connection, from before its handshake: one still handshaking at close is cut with the rest at the
+    // grace period (it held the process past it).
+    server.on('connection', (socket: Socket) => {
+      this.raw.add(socket);
+      socket.once('close', () => this.raw.delete(socket));
+    });
     server.on('secureConnection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => {
@@ -251,6 +263,7 @@ export class SecureConnections {
     const timer = setTimeout(() => {
       this.sessions.cut();
       for (const socket of this.sockets) socket.destroy();
+      for (const socket of this.raw) socket.destroy();
     }, graceMs);
     timer.unref();
     await closed;

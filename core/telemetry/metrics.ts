@@ -170,6 +170,11 @@ export class RouteMetrics {
     this.counters = STATUS_CLASSES.map((status_class) => requestsTotal.labels({ tier, route, service, status_class }));
   }
 
+  /** A request refused before it could be timed (node's parser refused its head): counted, no duration. */
+  refused(status: number): void {
+    this.counters[Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4)].inc();
+  }
+
   observe(status: number, seconds: number): void {
     const index = Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4);
     this.counters[index].inc();

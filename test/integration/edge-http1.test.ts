@@ -4,6 +4,7 @@
 // client is timed out; a connection is closed after its request allowance.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { registry } from '../../core/telemetry/metrics.js';
 import net from 'node:net';
 import { startEdgeMesh, rawExchange, bodyOf, type EdgeMesh } from '../support/edge-mesh.js';
 import type { RouteConfig } from '../../core/config/schema.js';
@@ -98,13 +99,23 @@ test('too many header fields: 431 and closed, not forwarded', async () => {
   assert.equal(received(), before);
 });
 
+/** meshgate_requests_total of the edge's unmatched series (requests refused before routing) for a status class. */
+async function unrouted(statusClass: string): Promise<number> {
+  const text = await registry.getSingleMetricAsString('meshgate_requests_total');
+  const line = text.split('\n').find((l) => l.includes('tier="edge",route="",service=""') && l.includes(`status_class="${statusClass}"`));
+  return Number(line?.split(' ').pop() ?? 0);
+}
+
 test('oversize header block: 431 and closed, not forwarded', async () => {
   const before = received();
+  const counted = await unrouted('4xx');
   const answer = await rawExchange(mesh.edge.httpPort, `GET /public HTTP/1.1\r\nHost: a\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
   assert.equal(answer.status, 431, answer.text);
   assert.equal(answer.closed, true);
-  // Refused by node's parser before any stage ran, yet with a request id to quote, as every mesh error (was "").
+  // Refused by node's parser before any stage ran, yet with a request id to quote, as every mesh error (was ""),
+  // and counted (it was neither counted nor logged).
   assert.match(JSON.parse(bodyOf(answer)).error.requestId, /^[0-9a-f-]{36}$/);
+  assert.equal(await unrouted('4xx'), counted + 1);
   assert.equal(received(), before);
 });
 

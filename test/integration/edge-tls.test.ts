@@ -4,6 +4,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
+import net from 'node:net';
 import http2 from 'node:http2';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -155,4 +156,38 @@ test('a session ticket from one edge resumes on another edge sharing the store; 
   await waitFor(async () => !(await resumes(other.httpsPort!, session)), 'the rotated key on the other edge', 5_000, 25);
   const fresh = (await sessionFrom(other.httpsPort!)).session;
   assert.equal(await resumes(port, fresh), true, 'a ticket under the new key resumes on the first edge');
+});
+
+/** Resolves with how long the server took to close a connection that is sent `bytes` (or nothing), or undefined at `boundMs`. */
+function closedAfter(connect: () => net.Socket | tls.TLSSocket, boundMs: number, onOpen?: (s: net.Socket) => void): Promise<{ ms: number; text: string } | undefined> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    let text = '';
+    const socket = connect();
+    socket.on('data', (d) => (text += d.toString()));
+    socket.on('error', () => {});
+    socket.once('connect', () => onOpen?.(socket));
+    socket.once('secureConnect', () => onOpen?.(socket));
+    const bound = setTimeout(() => (socket.destroy(), resolve(undefined)), boundMs);
+    socket.once('close', () => (clearTimeout(bound), resolve({ ms: Date.now() - started, text })));
+  });
+}
+
+test('the TLS port bounds silent clients as the plain one does: no handshake, and a head that never ends (408)', async () => {
+  // Before: a connection that never sent a ClientHello stayed open (node's handshake timeout is 120 s), and a slow
+  // head on the TLS port got its 408 after 22-28 s: node checked every 30 s instead of every second.
+  const edge = await mesh.addEdge({ httpsPort: 0, certFile: main.certFile, keyFile: main.keyFile, limits: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+  const tlsPort = edge.httpsPort!;
+  const silent = await closedAfter(() => net.connect(tlsPort, '127.0.0.1'), 5_000);
+  assert.ok(silent, 'a connection that sends nothing is closed');
+  const partialHello = await closedAfter(() => net.connect(tlsPort, '127.0.0.1'), 5_000, (s) => s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])));
+  assert.ok(partialHello, 'a connection that stops inside its ClientHello is closed');
+  const slowHead = await closedAfter(
+    () => tls.connect({ host: '127.0.0.1', port: tlsPort, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }),
+    5_000,
+    (s) => s.write('GET /public HTTP/1.1\r\nHost: a\r\nX-Slow: '),
+  );
+  assert.ok(slowHead, 'a head that never ends is answered and closed within the bound');
+  assert.match(slowHead.text, /^HTTP\/1\.1 408 /);
+  assert.match(slowHead.text, /"code":"request_timeout"/);
 });
