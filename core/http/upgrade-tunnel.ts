@@ -13,6 +13,8 @@ import { Engine, runChain } from '../pipeline/engine.js';
 import { Exchange } from '../pipeline/exchange.js';
 import { bodyKind } from './request-body.js';
 import { rawErrorResponse } from './serve.js';
+import { startUpstreamCall } from '../stages/forward.js';
+import { endSpan, tracer } from '../telemetry/tracing.js';
 
 /**
  * The node's open tunnels. An upgraded socket is no longer the HTTP server's (closeAllConnections skips it) but
@@ -77,7 +79,12 @@ function requestHead(x: Exchange, upgrade: string): string {
   return `${head}connection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`;
 }
 
+/** An upstream's status line longer than this is not HTTP: the tunnel reports 502 for it. */
+const MAX_STATUS_LINE = 1024;
+
 export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
+  const t = tracer(o.engine.tier);
+  const spanName = `${o.engine.tier} upstream`;
   const refuse = (x: Exchange, socket: Duplex, err: MeshError) => {
     x.error = err;
     x.status = err.status;
@@ -123,20 +130,41 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
       const target = o.target(x);
       if (target instanceof MeshError) return refuse(x, socket, target);
       x.upstreamAddress = target;
+      // Trace context and the remaining budget go upstream as on a forwarded request (the tunnel skips the forward
+      // stage: without this, edge and sidecar each started a trace of their own, and the app got no budget).
+      const span = startUpstreamCall(x, t, spanName, x.remainingMs());
       const colon = target.lastIndexOf(':');
       const upstream = net.connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
       upstream.setTimeout(o.connectTimeoutMs ?? 5_000, () => upstream.destroy(new Error('connect timeout')));
+      let answered = false;
       upstream.once('connect', () => {
         upstream.setTimeout(0);
-        x.status = 101;
         upstream.write(requestHead(x, upgrade));
         if (head.length) upstream.write(head);
-        upstream.pipe(socket);
         socket.pipe(upstream);
+        // The status line says whether the upstream took the upgrade (101) or refused it (a 403, a 400): logs,
+        // metrics and the span carry that status, not 101 for any connection made.
+        let start: Buffer = Buffer.alloc(0);
+        const onStart = (chunk: Buffer) => {
+          start = start.length ? Buffer.concat([start, chunk]) : chunk;
+          const eol = start.indexOf('\r\n');
+          if (eol === -1 && start.length < MAX_STATUS_LINE) return;
+          upstream.off('data', onStart);
+          answered = true;
+          const status = /^HTTP\/1\.[01] ([1-5][0-9]{2}) /.exec(start.toString('latin1', 0, eol === -1 ? start.length : eol))?.[1];
+          x.status = status ? Number(status) : 502;
+          endSpan(span, x.status);
+          socket.write(start);
+          upstream.pipe(socket);
+        };
+        upstream.on('data', onStart);
       });
       upstream.once('error', (err) => {
-        if (x.status === 101) socket.destroy();
-        else refuse(x, socket, new MeshError('upstream_failed', 'The upstream refused the WebSocket connection.'));
+        if (answered) socket.destroy();
+        else {
+          endSpan(span, 502);
+          refuse(x, socket, new MeshError('upstream_failed', 'The upstream refused the WebSocket connection.'));
+        }
         o.log.debug({ err: err.message, target }, 'upgrade tunnel failed');
       });
       upstream.once('close', () => socket.destroy());

@@ -2,9 +2,23 @@
 // budget on the upstream request, calls the layered upstream and hands its response to the listener.
 import { MeshError } from '../errors.js';
 import { endSpan, startClientSpan, traceparentOf, tracer } from '../telemetry/tracing.js';
+import type { Span, Tracer } from '@opentelemetry/api';
 import type { Exchange } from '../pipeline/exchange.js';
 import type { Stage, Verdict } from '../pipeline/stage.js';
 import { upstreamError, type Upstream } from '../upstream/upstream.js';
+
+/**
+ * Open the client span of an upstream call and stamp trace context and the remaining budget on the upstream
+ * request: for the forward stage, and for a WebSocket upgrade, which is tunnelled instead of forwarded.
+ */
+export function startUpstreamCall(x: Exchange, t: Tracer, spanName: string, remaining: number): Span | undefined {
+  // An unsampled trace gets no client span: the next hop continues from this hop's (non-recording) server span.
+  const span = x.span?.isRecording() ? startClientSpan(t, spanName, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service }) : undefined;
+  if (span || x.span) x.upstreamHeaders.traceparent = traceparentOf(span ?? x.span!);
+  if (x.tracestate) x.upstreamHeaders.tracestate = x.tracestate;
+  if (Number.isFinite(remaining)) x.upstreamHeaders['x-request-timeout-ms'] = String(Math.floor(remaining));
+  return span;
+}
 
 export function forwardStage(name: string, tier: string, upstream: Upstream): Stage {
   const t = tracer(tier);
@@ -14,11 +28,7 @@ export function forwardStage(name: string, tier: string, upstream: Upstream): St
     async request(x: Exchange): Promise<Verdict> {
       const remaining = x.remainingMs();
       if (remaining <= 0) return new MeshError('deadline_exceeded');
-      // An unsampled trace gets no client span: the next hop continues from this hop's (non-recording) server span.
-      const span = x.span?.isRecording() ? startClientSpan(t, spanName, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service }) : undefined;
-      if (span || x.span) x.upstreamHeaders.traceparent = traceparentOf(span ?? x.span!);
-      if (x.tracestate) x.upstreamHeaders.tracestate = x.tracestate;
-      if (Number.isFinite(remaining)) x.upstreamHeaders['x-request-timeout-ms'] = String(Math.floor(remaining));
+      const span = startUpstreamCall(x, t, spanName, remaining);
       try {
         const response = await upstream(x);
         x.status = response.status;

@@ -4,19 +4,39 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { registry } from '../../core/telemetry/metrics.js';
+import { initTracing } from '../../core/telemetry/tracing.js';
+import { waitFor } from '../support/wait-for.js';
 import { startEdgeMesh, rawExchange, type EdgeMesh } from '../support/edge-mesh.js';
 import type { RouteConfig } from '../../core/config/schema.js';
 
 const ROUTES = [
-  { name: 'chat', matches: [{ path: { type: 'PathPrefix', value: '/chat' } }], backendRefs: [{ name: 'chat' }], websocket: true, auth: { required: true } },
+  { name: 'chat', matches: [{ path: { type: 'PathPrefix', value: '/chat' } }], backendRefs: [{ name: 'chat' }], websocket: true, auth: { required: true }, timeouts: { request: '10s' } },
   { name: 'plain', matches: [{ path: { type: 'PathPrefix', value: '/plain' } }], backendRefs: [{ name: 'chat' }] },
+  { name: 'deny', matches: [{ path: { type: 'PathPrefix', value: '/deny' } }], backendRefs: [{ name: 'deny' }], websocket: true },
 ] as RouteConfig[];
 
+// The OTel SDK and W3C propagator as the CLI sets them up (no exporter): trace ids are real.
+initTracing({ serviceName: 'edge-websocket-test' });
+
 let mesh: EdgeMesh;
+/** An app that refuses every upgrade with a 403. */
+let denying: http.Server;
 before(async () => {
-  mesh = await startEdgeMesh({ services: ['chat'], routes: ROUTES, auth: true });
+  denying = http.createServer((_req, res) => res.end());
+  denying.on('upgrade', (_req, socket: Duplex) => socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'));
+  denying.listen(0, '127.0.0.1');
+  await once(denying, 'listening');
+  mesh = await startEdgeMesh({ services: ['chat', 'deny'], routes: ROUTES, auth: true, appPorts: { deny: (denying.address() as AddressInfo).port } });
 });
-after(async () => mesh?.close());
+after(async () => {
+  await mesh?.close();
+  denying?.close();
+});
 
 function open(path: string, headers: Record<string, string> = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -42,6 +62,30 @@ test('WebSocket echo through edge → sidecar → app with a token; the app sees
   assert.equal(upgrade.headers['x-forwarded-for'], '127.0.0.1');
   assert.equal(upgrade.headers.authorization, `Bearer ${token}`);
   ws.close();
+});
+
+test('the upgrade carries the trace and the budget to the app: one trace through edge and sidecar', async () => {
+  // Before: the tunnel skipped the forward stage, so the client's traceparent reached the app unchanged (edge and
+  // sidecar spans were siblings, or two traces without one) and no x-request-timeout-ms was sent.
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const ws = await open('/chat/traced', { authorization: `Bearer ${await mesh.token()}`, traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+  const upgrade = mesh.apps.chat.received.at(-1)!;
+  const sent = String(upgrade.headers.traceparent);
+  assert.match(sent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`), 'the same trace');
+  assert.notEqual(sent.split('-')[2], '00f067aa0ba902b7', 'a parent of the mesh, not the client\'s span');
+  assert.match(String(upgrade.headers['x-request-timeout-ms']), /^[0-9]+$/);
+  ws.close();
+});
+
+test('an upgrade the app refuses is logged and counted with the app\'s status, not 101', async () => {
+  const count = async () => {
+    const text = await registry.getSingleMetricAsString('meshgate_requests_total');
+    const line = text.split('\n').find((l) => l.includes('tier="edge",route="deny"') && l.includes('status_class="4xx"'));
+    return Number(line?.split(' ').pop() ?? 0);
+  };
+  const before = await count();
+  await assert.rejects(open('/deny/x'), (e: { status?: number }) => e.status === 403);
+  await waitFor(async () => (await count()) === before + 1, 'the edge counts the 403');
 });
 
 test('the sidecar runs auth at upgrade: no token is 401 and the app never sees the upgrade', async () => {
