@@ -37,13 +37,23 @@ export async function startQuota(options: QuotaOptions): Promise<QuotaNode> {
     store = new MemoryQuotaStore();
     svcBackendUp.set({ backend: 'memory' }, 1);
   }
-  const grpc = await startQuotaGrpc(store, host, options.grpcPort);
+  // What started is closed again when a later part fails (a taken HTTP port left the gRPC server and Redis open).
+  const abandon = async (...parts: { close(): Promise<void> }[]) => {
+    for (const part of parts) await part.close().catch(() => {});
+  };
+  const grpc = await startQuotaGrpc(store, host, options.grpcPort).catch(async (err: unknown) => {
+    await abandon(store);
+    throw err;
+  });
   const admin = await startAdmin({
     host,
     port: options.httpPort,
     role: 'quota',
     ready: () => ({ ready: store.ready(), detail: { backend: store.backend, store: store.ready() ? 'up' : 'down' } }),
     config: () => ({ role: 'quota', backend: store.backend, grpcPort: grpc.port }),
+  }).catch(async (err: unknown) => {
+    await abandon(grpc, store);
+    throw err;
   });
   log.info({ grpcPort: grpc.port, httpPort: admin.port, host, backend: store.backend }, 'quota-svc listening');
   return {
