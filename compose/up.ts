@@ -6,10 +6,9 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { MemoryStore } from '../core/store/memory-store.js';
 import type { Store } from '../core/store/store.js';
-import { parseConfigText } from '../core/config/load.js';
-import { ConfigInvalidError, formatError } from '../core/config/check.js';
+import { readConfigFile } from '../core/config/load.js';
+import { ConfigInvalidError, formatErrors } from '../core/config/check.js';
 import type { MeshConfig } from '../core/config/schema.js';
-import { readFile } from 'node:fs/promises';
 import { logger } from '../core/telemetry/log.js';
 import { initTracing, shutdownTracing } from '../core/telemetry/tracing.js';
 import { startEdge, type EdgeNode } from '../edge/main.js';
@@ -55,7 +54,8 @@ const log = logger('up');
 export async function up(o: UpOptions): Promise<Mesh> {
   const port = (p: number) => (o.ephemeral ? 0 : p);
   // Config first: every node starts from a snapshot, so nothing serves half-configured; an invalid file starts nothing.
-  const first = parseConfigText(await readFile(o.config, 'utf8'));
+  // Read as validate reads a file: at most 2 MiB, UTF-8 only, at most 50 errors reported.
+  const first = await readConfigFile(o.config);
   if (!first.config) throw new ConfigInvalidError(first.errors, o.config);
 
   initTracing({ serviceName: 'meshgate' });
@@ -87,9 +87,9 @@ async function startMesh(
     if (!result.unchanged) log.info({ version: result.version, digest: result.digest, reason }, 'config applied');
   };
   const applyFile = async (reason: string): Promise<void> => {
-    const { config, errors } = parseConfigText(await readFile(o.config, 'utf8'));
+    const { config, errors } = await readConfigFile(o.config);
     if (!config) {
-      log.error({ file: o.config, errors: errors.map((e) => formatError(e, o.config)) }, `config rejected (${reason}); the previous one keeps serving`);
+      log.error({ file: o.config, errors: formatErrors(errors, o.config) }, `config rejected (${reason}); the previous one keeps serving`);
       return;
     }
     await publish(config, reason);

@@ -183,6 +183,16 @@ test('editing the config applies live; an invalid edit is refused and the old co
   assert.equal((await get('/public/x')).status, 200);
 });
 
+test('a live edit is read as validate reads a file: bytes that are not UTF-8 are refused, naming the line', async () => {
+  // Before: read with readFile(…, 'utf8'), a bad byte became U+FFFD silently and the config applied.
+  const original = readFileSync(configFile);
+  writeFileSync(configFile, Buffer.concat([original, Buffer.from('\n  - name: caf\xe9\n    matches: [{ path: { value: /cafe } }]\n    backendRefs: [{ name: echo }]\n', 'latin1')]));
+  const line = (await mesh.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('config rejected') && JSON.stringify(l.errors).includes('UTF-8'))) as { errors: string[] };
+  assert.match(line.errors[0], /routes\.yaml:\d+: .*not UTF-8/);
+  assert.equal((await get('/cafe')).status, 404, 'not applied');
+  writeFileSync(configFile, original);
+});
+
 test('an admin token the operator gave is never logged: not in the JSON ready line, nowhere on stdout or stderr', async () => {
   const ready = mesh.lines.find((l) => l.msg === 'mesh ready')!;
   assert.equal('adminToken' in ready, false);
