@@ -14,7 +14,7 @@ import { Exchange } from '../pipeline/exchange.js';
 import { bodyKind } from './request-body.js';
 import { rawErrorResponse } from './serve.js';
 import { startUpstreamCall } from '../stages/forward.js';
-import { endSpan, tracer } from '../telemetry/tracing.js';
+import { endSpan, failSpan, tracer } from '../telemetry/tracing.js';
 
 /**
  * The node's open tunnels. An upgraded socket is no longer the HTTP server's (closeAllConnections skips it) but
@@ -84,7 +84,6 @@ const MAX_STATUS_LINE = 1024;
 
 export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
   const t = tracer(o.engine.tier);
-  const spanName = `${o.engine.tier} upstream`;
   const refuse = (x: Exchange, socket: Duplex, err: MeshError) => {
     x.error = err;
     x.status = err.status;
@@ -132,7 +131,7 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
       x.upstreamAddress = target;
       // Trace context and the remaining budget go upstream as on a forwarded request (the tunnel skips the forward
       // stage: without this, edge and sidecar each started a trace of their own, and the app got no budget).
-      const span = startUpstreamCall(x, t, spanName, x.remainingMs());
+      const span = startUpstreamCall(x, t, o.engine.tier, x.remainingMs());
       const colon = target.lastIndexOf(':');
       const upstream = net.connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
       upstream.setTimeout(o.connectTimeoutMs ?? 5_000, () => upstream.destroy(new Error('connect timeout')));
@@ -153,7 +152,7 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
           answered = true;
           const status = /^HTTP\/1\.[01] ([1-5][0-9]{2}) /.exec(start.toString('latin1', 0, eol === -1 ? start.length : eol))?.[1];
           x.status = status ? Number(status) : 502;
-          endSpan(span, x.status);
+          endSpan(span, x.status, true);
           socket.write(start);
           upstream.pipe(socket);
         };
@@ -162,7 +161,7 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
       upstream.once('error', (err) => {
         if (answered) socket.destroy();
         else {
-          endSpan(span, 502);
+          failSpan(span, 'upstream_failed');
           refuse(x, socket, new MeshError('upstream_failed', 'The upstream refused the WebSocket connection.'));
         }
         o.log.debug({ err: err.message, target }, 'upgrade tunnel failed');

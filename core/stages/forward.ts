@@ -1,7 +1,7 @@
 // forward phase: the one terminal stage. Opens the client span, stamps trace context and the remaining
 // budget on the upstream request, calls the layered upstream and hands its response to the listener.
 import { MeshError } from '../errors.js';
-import { endSpan, startClientSpan, traceparentOf, tracer } from '../telemetry/tracing.js';
+import { endSpan, failSpan, setServerAddress, startClientSpan, traceparentOf, tracer } from '../telemetry/tracing.js';
 import type { Span, Tracer } from '@opentelemetry/api';
 import type { Exchange } from '../pipeline/exchange.js';
 import type { Stage, Verdict } from '../pipeline/stage.js';
@@ -11,9 +11,9 @@ import { upstreamError, type Upstream } from '../upstream/upstream.js';
  * Open the client span of an upstream call and stamp trace context and the remaining budget on the upstream
  * request: for the forward stage, and for a WebSocket upgrade, which is tunnelled instead of forwarded.
  */
-export function startUpstreamCall(x: Exchange, t: Tracer, spanName: string, remaining: number): Span | undefined {
+export function startUpstreamCall(x: Exchange, t: Tracer, spanTier: string, remaining: number): Span | undefined {
   // An unsampled trace gets no client span: the next hop continues from this hop's (non-recording) server span.
-  const span = x.span?.isRecording() ? startClientSpan(t, spanName, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service }) : undefined;
+  const span = x.span?.isRecording() ? startClientSpan(t, x.method, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service, 'meshgate.tier': spanTier }) : undefined;
   if (span || x.span) x.upstreamHeaders.traceparent = traceparentOf(span ?? x.span!);
   if (x.tracestate) x.upstreamHeaders.tracestate = x.tracestate;
   if (Number.isFinite(remaining)) x.upstreamHeaders['x-request-timeout-ms'] = String(Math.floor(remaining));
@@ -22,24 +22,24 @@ export function startUpstreamCall(x: Exchange, t: Tracer, spanName: string, rema
 
 export function forwardStage(name: string, tier: string, upstream: Upstream): Stage {
   const t = tracer(tier);
-  const spanName = `${tier} upstream`;
   return {
     name,
     async request(x: Exchange): Promise<Verdict> {
       const remaining = x.remainingMs();
       if (remaining <= 0) return new MeshError('deadline_exceeded');
-      const span = startUpstreamCall(x, t, spanName, remaining);
+      const span = startUpstreamCall(x, t, tier, remaining);
       try {
         const response = await upstream(x);
         x.status = response.status;
         x.upstreamResponseHeaders = response.headers;
         x.upstreamBody = response.body;
-        if (span?.isRecording()) span.setAttribute('server.address', x.upstreamAddress);
-        endSpan(span, response.status);
+        if (span?.isRecording()) setServerAddress(span, x.upstreamAddress);
+        endSpan(span, response.status, true);
         return undefined;
       } catch (err) {
         const error = upstreamError(err);
-        endSpan(span, error.status);
+        if (span?.isRecording() && x.upstreamAddress) setServerAddress(span, x.upstreamAddress);
+        failSpan(span, error.code);
         return error;
       }
     },

@@ -16,19 +16,20 @@ export const traceContext: StageDef<TraceDeps & { tier: string }> = {
   phase: 'trace',
   build({ deps }) {
     const t = tracer(deps.tier);
-    const spanName = `${deps.tier} ${'server'}`;
     const trust = deps.trustRequestId ?? true;
     return {
       name: 'trace-context',
       request(x) {
         const incoming = x.req.headers['x-request-id'];
         x.requestId = trust && typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-        const span = startServerSpan(t, spanName, x.req.headers);
+        // Named {method} until a route gives it its template (semantic conventions: "GET", then "GET /orders").
+        const span = startServerSpan(t, x.method, x.req.headers);
         x.span = span;
         if (span.isRecording()) {
           span.setAttributes({
             'http.request.method': x.method,
             'url.path': x.path,
+            'url.scheme': (x.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
             'server.address': x.host,
             'meshgate.tier': deps.tier,
             'meshgate.request_id': x.requestId,

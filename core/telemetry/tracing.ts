@@ -71,13 +71,34 @@ export function traceparentOf(span: Span): string {
   return `00-${c.traceId}-${c.spanId}-0${c.traceFlags & 1}`;
 }
 
-export function endSpan(span: Span | undefined, status: number): void {
+/**
+ * End a span with the response status. OTel HTTP semantic conventions: a server span is an error from 500, a client
+ * span from 400 (the request it sent failed).
+ */
+export function endSpan(span: Span | undefined, status: number, client = false): void {
   if (!span) return;
   if (span.isRecording()) {
     span.setAttribute('http.response.status_code', status);
-    if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    if (status >= (client ? 400 : 500)) span.setStatus({ code: SpanStatusCode.ERROR });
   }
   span.end();
+}
+
+/** End a client span whose call got no response: `error.type` names why; no status code is made up. */
+export function failSpan(span: Span | undefined, errorType: string): void {
+  if (!span) return;
+  if (span.isRecording()) {
+    span.setAttribute('error.type', errorType);
+    span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.end();
+}
+
+/** `server.address` and `server.port` of a host:port (semantic conventions: the address is the host alone). */
+export function setServerAddress(span: Span, address: string): void {
+  const colon = address.lastIndexOf(':');
+  if (colon === -1) return void span.setAttribute('server.address', address);
+  span.setAttributes({ 'server.address': address.slice(0, colon).replace(/^\[|\]$/g, ''), 'server.port': Number(address.slice(colon + 1)) });
 }
 
 export { SpanKind };

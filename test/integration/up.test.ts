@@ -167,6 +167,18 @@ test('/orders returns data from both demo services, as one trace across every ho
   // edge → orders sidecar → orders app → its outbound sidecar → inventory sidecar → inventory app
   const inventoryServer = trace.find((s) => s.kind === 'SPAN_KIND_SERVER' && s.attributes['meshgate.route'] === 'inventory' && s.attributes['meshgate.tier'] === 'sidecar-inbound');
   assert.ok(inventoryServer, 'the inventory sidecar took part in the trace');
+  // OTel HTTP semantic conventions: client spans named {method}, server.address the host alone and server.port the
+  // port (it was "127.0.0.1:43179"), url.scheme on server spans.
+  const clients = trace.filter((s) => s.kind === 'SPAN_KIND_CLIENT');
+  assert.ok(clients.length >= 3);
+  for (const c of clients) {
+    assert.equal(c.name, 'GET');
+    assert.equal(c.attributes['server.address'], '127.0.0.1');
+    assert.equal(typeof c.attributes['server.port'], 'number');
+    assert.equal(c.attributes['http.response.status_code'], 200);
+  }
+  assert.equal(root.attributes['url.scheme'], 'http');
+  assert.equal(root.name, 'GET /orders');
 });
 
 test('editing the config applies live; an invalid edit is refused and the old config keeps serving', async () => {
