@@ -2,6 +2,7 @@
 // worker that dies (in the same slot), stop them all on SIGTERM/SIGINT; /metrics is summed over them and
 // /readyz is the node's readiness over all of them.
 import cluster from 'node:cluster';
+import { UsageError } from '../config/usage-error.js';
 import { serveClusterMetrics, workerMetrics } from './cluster-metrics.js';
 import { serveClusterReadiness } from './cluster-readiness.js';
 import { logger } from '../telemetry/log.js';
@@ -31,12 +32,21 @@ export function workerSlot(): number | undefined {
  * connections (the k-th port-0 listener of every worker is the same port). Resolves in a worker once `start()`
  * has; in the primary once the workers are forked.
  */
+/** A worker's exit code for a usage error (the CLI's own, DESIGN §4). */
+const USAGE_EXIT = 2;
+
 export async function runWorkers(n: number, start: () => Promise<void>, options: WorkersOptions = {}): Promise<void> {
   const log = logger('workers');
   if (cluster.isWorker) {
     workerMetrics();
     // A worker that cannot start exits, so the primary replaces it (or gives up on a crash loop).
     return start().catch((err: Error) => {
+      // A usage error (a port taken, a certificate file missing) is the same in every worker: said once, as by a
+      // single process, and exit 2 tells the primary not to start another.
+      if (err instanceof UsageError) {
+        process.stderr.write(`meshgate: ${err.message}\n`);
+        process.exit(USAGE_EXIT);
+      }
       log.error({ err: err.message, slot: workerSlot() }, 'worker failed to start');
       process.exit(1);
     });
@@ -49,6 +59,7 @@ export async function runWorkers(n: number, start: () => Promise<void>, options:
   const restarts: number[] = [];
   const slots = new Map<number, number>(); // worker id → slot
   let stopping = false;
+  let exitCode = 0;
   serveClusterReadiness((worker) => slots.get(worker.id));
 
   const fork = (slot: number) => slots.set(cluster.fork({ ...options.env, [SLOT_ENV]: String(slot) }).id, slot);
@@ -56,7 +67,14 @@ export async function runWorkers(n: number, start: () => Promise<void>, options:
     const slot = slots.get(worker.id) ?? 0;
     slots.delete(worker.id);
     if (stopping) {
-      if (slots.size === 0) process.exit(0);
+      if (slots.size === 0) process.exit(exitCode);
+      return;
+    }
+    if (code === USAGE_EXIT) {
+      // Restarting would fail the same way (it crash-looped until the restart limit, then exited 1).
+      exitCode = USAGE_EXIT;
+      stop('SIGTERM');
+      if (slots.size === 0) process.exit(exitCode);
       return;
     }
     const now = Date.now();
@@ -73,19 +91,19 @@ export async function runWorkers(n: number, start: () => Promise<void>, options:
   for (let slot = 1; slot <= n; slot++) fork(slot);
   log.info({ workers: n }, 'workers started');
 
-  const stop = (signal: NodeJS.Signals) => {
+  function stop(signal: NodeJS.Signals): void {
     if (stopping) return;
     stopping = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
     log.info({ signal, workers: workers.length }, 'stopping workers');
-    if (workers.length === 0) process.exit(0);
+    if (workers.length === 0) process.exit(exitCode);
     // Each worker drains (its own handler closes listeners gracefully); always SIGTERM, as a worker that already
     // had the terminal's SIGINT ignores it, where a second SIGINT would end it mid-drain. Stragglers are killed.
     for (const w of workers) w.process.kill('SIGTERM');
     setTimeout(() => {
       for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
     }, options.stopTimeoutMs ?? 10_000).unref();
-  };
+  }
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }

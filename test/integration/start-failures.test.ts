@@ -58,6 +58,13 @@ test('an edge whose HTTP port is taken says so naming --http-port, exits 2 and l
   assert.deepEqual(await nodeRecords(), [], 'the node record was revoked, not left to expire');
 });
 
+test('with --workers, a port taken is the same one line and exit 2, with no worker restarted', async () => {
+  // Before: each worker exited 1 and the primary restarted it until its crash-loop limit, then exited 1.
+  const line = await refused(['edge', '--workers', '2', '--no-https', '--http-port', String(busyPort), '--admin-port', '0', '--node-id', 'busy-workers']);
+  assert.equal(line, `meshgate: --http-port ${busyPort}: address in use`);
+  assert.deepEqual(await nodeRecords(), []);
+});
+
 test('an edge whose admin port is taken names --admin-port', async () => {
   const line = await refused(['edge', '--no-https', '--http-port', '0', '--admin-port', String(busyPort), '--node-id', 'busy-admin']);
   assert.equal(line, `meshgate: --admin-port ${busyPort}: address in use`);
