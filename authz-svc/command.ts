@@ -156,6 +156,10 @@ export function registerAuthz(program: Command): void {
           const token = await keys.issue({ sub: opts.sub, scope: opts.scope, aud: body.aud, ttlSeconds: opts.ttl, clientId: opts.clientId });
           await keys.close();
           process.stdout.write(opts.json ? `${JSON.stringify({ token, type: 'jwt', kid: keys.kid })}\n` : `${token}\n`);
+        } catch (err) {
+          // etcd not answering is one line, as for every command (it was a stack trace).
+          if ((err as Error)?.name === 'StoreUnavailableError') throw new CommandFailure((err as Error).message);
+          throw err;
         } finally {
           await store.close();
         }

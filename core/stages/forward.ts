@@ -15,7 +15,10 @@ export function startUpstreamCall(x: Exchange, t: Tracer, spanTier: string, rema
   // An unsampled trace gets no client span: the next hop continues from this hop's (non-recording) server span.
   const span = x.span?.isRecording() ? startClientSpan(t, x.method, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service, 'meshgate.tier': spanTier }) : undefined;
   if (span || x.span) x.upstreamHeaders.traceparent = traceparentOf(span ?? x.span!);
+  // Only a tracestate that came with a valid traceparent goes on; the client's own copy (forwarded with its other
+  // headers) is dropped otherwise (W3C Trace Context §3.3.1).
   if (x.tracestate) x.upstreamHeaders.tracestate = x.tracestate;
+  else delete x.upstreamHeaders.tracestate;
   if (Number.isFinite(remaining)) x.upstreamHeaders['x-request-timeout-ms'] = String(Math.floor(remaining));
   return span;
 }

@@ -41,3 +41,11 @@ test('status --timeout beyond what a timer can hold is refused naming --timeout,
   assert.match(r.stderr, /--timeout .*"1e10" is more than 2147483 seconds/);
   assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
 });
+
+test('token signed locally against an etcd nothing answers is one line and exit 1', async () => {
+  // Before: "meshgate: StoreUnavailableError: …" and its stack.
+  const etcd = `http://127.0.0.1:${await freePort()}`;
+  const r = await runMeshgate(['token', '--sub', 'someone', '--etcd', etcd], {}, 60_000);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(oneLine(r.stderr), new RegExp(`^meshgate: etcd at ${etcd} is unreachable`));
+});

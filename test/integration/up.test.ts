@@ -101,6 +101,10 @@ test('a valid x-request-id and traceparent are propagated', async () => {
   const bad = await get('/public/x', { 'x-request-id': 'bad id with spaces', traceparent: '00-zz-yy-01' });
   assert.notEqual(bad.json.headers['x-request-id'], 'bad id with spaces');
   assert.doesNotMatch(bad.json.headers.traceparent, /zz/);
+  // tracestate goes with a valid traceparent only (W3C Trace Context §3.3.1); the client's copy reached the app.
+  assert.equal((await get('/public/x', { traceparent, tracestate: 'vendor=a' })).json.headers.tracestate, 'vendor=a');
+  assert.equal((await get('/public/x', { tracestate: 'vendor=a' })).json.headers.tracestate, undefined);
+  assert.equal((await get('/public/x', { traceparent: '00-zz-yy-01', tracestate: 'vendor=a' })).json.headers.tracestate, undefined);
 });
 
 test('/echo without a token is a 401 JSON error with WWW-Authenticate', async () => {
