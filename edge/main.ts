@@ -17,6 +17,7 @@ import { H2Sessions } from '../core/upstream/h2-sessions.js';
 import { h2Upstream } from '../core/upstream/h2-upstream.js';
 import { byProtocol } from '../core/upstream/by-protocol.js';
 import { balance } from '../core/upstream/balance.js';
+import { traceTries } from '../core/upstream/trace-try.js';
 import { BreakerSet, circuitBreaker } from '../core/upstream/breaker.js';
 import { retry } from '../core/upstream/retry.js';
 import { RetryBudgets } from '../core/upstream/retry-budget.js';
@@ -110,6 +111,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
       poolLimit('edge'), // a full pool and queue answer 503 overloaded instead of queueing without bound
       outlierDetection(outliers, o.endpoints), // consecutive failures eject that sidecar for a growing interval
       deadline(), // per-try timeout within the remaining budget, told to the next hop in x-request-timeout-ms
+      traceTries('edge'), // a client span per try, its traceparent sent with it
     ],
     byProtocol(poolUpstream(pools), h2Upstream(h2Sessions)), // gRPC and http2 services: HTTP/2 to the sidecar
   );

@@ -16,6 +16,7 @@ import { H2Sessions } from '../core/upstream/h2-sessions.js';
 import { h2Upstream } from '../core/upstream/h2-upstream.js';
 import { byProtocol } from '../core/upstream/by-protocol.js';
 import { balance } from '../core/upstream/balance.js';
+import { traceTries } from '../core/upstream/trace-try.js';
 import { BreakerSet, circuitBreaker } from '../core/upstream/breaker.js';
 import { retry } from '../core/upstream/retry.js';
 import { RetryBudgets } from '../core/upstream/retry-budget.js';
@@ -128,6 +129,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
       },
       poolLimit('sidecar-inbound'), // the service's own pool limits protect its app too: 503 overloaded, no unbounded queue
       deadline(), // the app is told the budget left (x-request-timeout-ms) and the try is cut at the deadline
+      traceTries('sidecar-inbound'), // a client span per try, its traceparent sent with it
     ],
     byProtocol(poolUpstream(appPools), h2Upstream(appSessions)), // a gRPC or http2 app is called over HTTP/2 (h2c)
   );
@@ -159,6 +161,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
         poolLimit('sidecar-outbound'), // a full pool and queue answer 503 overloaded instead of queueing without bound
         outlierDetection(outliers, o.endpoints), // consecutive failures eject that sidecar for a growing interval
         deadline(), // per-try timeout within the remaining budget, told to the next hop in x-request-timeout-ms
+        traceTries('sidecar-outbound'), // a client span per try, its traceparent sent with it
       ],
       byProtocol(poolUpstream(meshPools), h2Upstream(meshSessions)), // gRPC and http2 services: HTTP/2 to their sidecars
     ),

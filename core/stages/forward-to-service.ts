@@ -7,6 +7,6 @@ export const forwardToService: StageDef<{ tier: string; upstream: Upstream }> = 
   name: 'forward-to-service',
   phase: 'forward',
   build({ deps }) {
-    return forwardStage('forward-to-service', deps.tier, deps.upstream);
+    return forwardStage('forward-to-service', deps.upstream);
   },
 };

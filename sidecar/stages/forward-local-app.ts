@@ -13,6 +13,6 @@ export const forwardLocalApp: StageDef<LocalAppDeps> = {
   name: 'forward-local-app',
   phase: 'forward',
   build({ deps }) {
-    return forwardStage('forward-local-app', deps.tier, deps.appUpstream);
+    return forwardStage('forward-local-app', deps.appUpstream);
   },
 };
