@@ -7,14 +7,11 @@ import type { Store, Watcher } from '../core/store/store.js';
 import type { IssuerConfig, MeshConfig } from '../core/config/schema.js';
 import { parseDuration } from '../core/config/duration.js';
 import { KEYS_PREFIX, isAsymmetricAlgorithm, keyStoreKey, parseKeyRecord, type AsymmetricAlgorithm, type KeyRecord } from '../core/auth/key-record.js';
-import { revocationStoreKey, type RevocationRecord } from '../core/auth/revocation-record.js';
+import { REVOCATION_SKEW_SECONDS, revocationStoreKey, type RevocationRecord } from '../core/auth/revocation-record.js';
 import { logger } from '../core/telemetry/log.js';
 import { client } from '../core/telemetry/metrics.js';
 
 const log = logger('jwks-sync');
-
-/** Added to a revocation's lease for verifiers' clock skew, as authz-svc's TokenService does by default. */
-const REVOCATION_SKEW_SECONDS = 60;
 
 const syncs = new client.Counter({
   name: 'meshgate_authz_jwks_syncs_total',

@@ -4,7 +4,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Store } from '../core/store/store.js';
 import { KEYS_PREFIX, parseKeyRecord } from '../core/auth/key-record.js';
-import { REVOKED_PREFIX, revocationStoreKey, tokenHash, type RevocationKind, type RevocationRecord } from '../core/auth/revocation-record.js';
+import { REVOCATION_SKEW_SECONDS, REVOKED_PREFIX, revocationStoreKey, tokenHash, type RevocationKind, type RevocationRecord } from '../core/auth/revocation-record.js';
 import type { RevocationList } from '../core/auth/revocation-list.js';
 import type { IntrospectionResult } from '../core/auth/introspection.js';
 import { fieldPath } from '../core/config/check.js';
@@ -130,7 +130,7 @@ export class TokenService {
   private readonly skew: number;
 
   constructor(options: TokenServiceOptions) {
-    this.skew = options.skewSeconds ?? 60;
+    this.skew = options.skewSeconds ?? REVOCATION_SKEW_SECONDS;
     this.store = options.store;
     this.keys = options.keys;
     this.opaque = options.opaque;

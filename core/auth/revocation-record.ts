@@ -12,6 +12,9 @@ export type RevocationKind = (typeof REVOCATION_KINDS)[number];
 
 export const REVOKED_PREFIX = 'revoked/';
 
+/** Added to every revocation's lease for verifiers' clock skew (above the sidecars' 5 s tolerance). */
+export const REVOCATION_SKEW_SECONDS = 60;
+
 export interface RevocationRecord {
   kind: RevocationKind;
   /** The jti, subject, kid or opaque-token hash. */

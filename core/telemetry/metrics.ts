@@ -156,6 +156,11 @@ export const internalErrors = new client.Counter({
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
+/** STATUS_CLASSES index of a status (below 100 counts as 1xx, above 599 as 5xx). */
+function classIndex(status: number): number {
+  return Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4);
+}
+
 /** Per-route metric children resolved once, so the hot path does no label-string building. */
 export class RouteMetrics {
   private readonly counters: CountChild[];
@@ -172,11 +177,11 @@ export class RouteMetrics {
 
   /** A request refused before it could be timed (node's parser refused its head): counted, no duration. */
   refused(status: number): void {
-    this.counters[Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4)].inc();
+    this.counters[classIndex(status)].inc();
   }
 
   observe(status: number, seconds: number): void {
-    const index = Math.min(Math.max(Math.floor(status / 100) - 1, 0), 4);
+    const index = classIndex(status);
     this.counters[index].inc();
     const histogram = (this.histograms[index] ??= requestDuration.labels({ tier: this.tier, route: this.route, service: this.service, status_class: STATUS_CLASSES[index] }));
     histogram.observe(seconds);
