@@ -8,22 +8,29 @@ import { NO_ENDPOINTS } from '../../../../core/upstream/endpoints.js';
 import { PoolSet } from '../../../../core/upstream/pool.js';
 import { startFakeUpstream } from '../../../support/fake-upstream.js';
 import { layerSnapshot } from '../../../support/layer-exchange.js';
+import type { CompiledSnapshot } from '../../../../core/config/compile.js';
 
-test('failed probes take an endpoint out after the unhealthy threshold; good ones bring it back', async () => {
-  const a = await startFakeUpstream('a', 'ok');
-  const b = await startFakeUpstream('b', 'ok');
-  const pools = new PoolSet();
+/** Health checks on a clock the test moves: each round probes what is due, waits for the answers, then moves 1 s on. */
+function probing(snapshot: CompiledSnapshot, pools: PoolSet) {
   const clock = { t: 0 };
-  const snapshot = layerSnapshot({
-    endpoints: [a.address, b.address],
-    healthCheck: { path: '/healthz', interval: '1s', timeout: '500ms', unhealthyThreshold: 2, healthyThreshold: 2 },
-  });
   const checks = new HealthChecks({ snapshot: () => snapshot, endpoints: NO_ENDPOINTS, pools, tickMs: 60_000, now: () => clock.t });
   const round = async () => {
     checks.tick();
     await checks.settled();
     clock.t += 1_000;
   };
+  return { checks, clock, round };
+}
+
+test('failed probes take an endpoint out after the unhealthy threshold; good ones bring it back', async () => {
+  const a = await startFakeUpstream('a', 'ok');
+  const b = await startFakeUpstream('b', 'ok');
+  const pools = new PoolSet();
+  const snapshot = layerSnapshot({
+    endpoints: [a.address, b.address],
+    healthCheck: { path: '/healthz', interval: '1s', timeout: '500ms', unhealthyThreshold: 2, healthyThreshold: 2 },
+  });
+  const { checks, clock, round } = probing(snapshot, pools);
   try {
     await round();
     assert.equal(a.received.at(-1)?.path, '/healthz');
@@ -68,17 +75,11 @@ test('a probe answered well within its timeout passes; one past it fails', async
   await once(server, 'listening');
   const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const pools = new PoolSet();
-  const clock = { t: 0 };
   const snapshot = layerSnapshot({
     endpoints: [address, '127.0.0.1:1'],
     healthCheck: { path: '/healthz', interval: '1s', timeout: '990ms', unhealthyThreshold: 1, healthyThreshold: 1 },
   });
-  const checks = new HealthChecks({ snapshot: () => snapshot, endpoints: NO_ENDPOINTS, pools, tickMs: 60_000, now: () => clock.t });
-  const round = async () => {
-    checks.tick();
-    await checks.settled();
-    clock.t += 1_000;
-  };
+  const { checks, round } = probing(snapshot, pools);
   // Another request in flight on the pool keeps undici's fast-timer clock ticking on its own phase, as on a busy node.
   const pending = pools.get(address).request({ path: '/other', method: 'GET', headersTimeout: 60_000 }).catch(() => undefined);
   try {
