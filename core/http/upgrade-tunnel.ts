@@ -13,6 +13,7 @@ import { Engine, runChain } from '../pipeline/engine.js';
 import { Exchange } from '../pipeline/exchange.js';
 import { bodyKind } from './request-body.js';
 import { rawErrorResponse } from './serve.js';
+import { splitHostPort } from './host-port.js';
 import { startUpstreamCall } from '../stages/forward.js';
 import { endSpan, failSpan, tracer } from '../telemetry/tracing.js';
 
@@ -132,8 +133,8 @@ export function createUpgradeHandler<D>(o: UpgradeOptions<D>): UpgradeHandler {
       // Trace context and the remaining budget go upstream as on a forwarded request (the tunnel skips the forward
       // stage: without this, edge and sidecar each started a trace of their own, and the app got no budget).
       const span = startUpstreamCall(x, t, o.engine.tier, x.remainingMs());
-      const colon = target.lastIndexOf(':');
-      const upstream = net.connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
+      const { host, port } = splitHostPort(target);
+      const upstream = net.connect({ host, port: port! });
       upstream.setTimeout(o.connectTimeoutMs ?? 5_000, () => upstream.destroy(new Error('connect timeout')));
       let answered = false;
       upstream.once('connect', () => {

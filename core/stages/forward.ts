@@ -1,10 +1,11 @@
 // forward phase: the one terminal stage. Stamps trace context and the remaining budget on the upstream request,
 // calls the layered upstream (whose traceTries layer opens a client span per try) and hands its response on.
 import { MeshError } from '../errors.js';
-import { startClientSpan, traceparentOf } from '../telemetry/tracing.js';
+import { traceparentOf } from '../telemetry/tracing.js';
 import type { Span, Tracer } from '@opentelemetry/api';
 import type { Exchange } from '../pipeline/exchange.js';
 import type { Stage, Verdict } from '../pipeline/stage.js';
+import { startTry } from '../upstream/trace-try.js';
 import { upstreamError, type Upstream } from '../upstream/upstream.js';
 
 /**
@@ -23,9 +24,7 @@ export function stampUpstream(x: Exchange, remaining: number): void {
 /** stampUpstream, and a client span for a call that is not tried through the layers (a WebSocket tunnel). */
 export function startUpstreamCall(x: Exchange, t: Tracer, spanTier: string, remaining: number): Span | undefined {
   stampUpstream(x, remaining);
-  const span = x.span?.isRecording() ? startClientSpan(t, x.method, x.span, { 'http.request.method': x.method, 'meshgate.service': x.service, 'meshgate.tier': spanTier }) : undefined;
-  if (span) x.upstreamHeaders.traceparent = traceparentOf(span);
-  return span;
+  return x.span?.isRecording() ? startTry(x, x.span, t, spanTier) : undefined;
 }
 
 export function forwardStage(name: string, upstream: Upstream): Stage {

@@ -9,6 +9,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import type { IncomingHttpHeaders } from 'node:http';
 import { logger } from './log.js';
+import { splitHostPort } from '../http/host-port.js';
 
 let provider: NodeTracerProvider | undefined;
 
@@ -96,9 +97,8 @@ export function failSpan(span: Span | undefined, errorType: string): void {
 
 /** `server.address` and `server.port` of a host:port (semantic conventions: the address is the host alone). */
 export function setServerAddress(span: Span, address: string): void {
-  const colon = address.lastIndexOf(':');
-  if (colon === -1) return void span.setAttribute('server.address', address);
-  span.setAttributes({ 'server.address': address.slice(0, colon).replace(/^\[|\]$/g, ''), 'server.port': Number(address.slice(colon + 1)) });
+  const { host, port } = splitHostPort(address);
+  span.setAttributes(port === undefined ? { 'server.address': host } : { 'server.address': host, 'server.port': port });
 }
 
 export { SpanKind };
