@@ -3,7 +3,7 @@
 // the field-by-field error walk (validate.ts, TypeBox) is loaded only to explain a document that fails.
 import type { MeshConfig, RouteConfig } from './schema.js';
 import { isMeshConfigShape } from './shape-check.js';
-import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
 
 export interface ConfigError {
   /** Field path in dotted/bracket form, e.g. routes[0].matches[0].path.value */
@@ -147,7 +147,6 @@ function checkShadowed(route: RouteConfig, at: string, owners: Map<string, Match
 }
 
 const DURATION_LIKE = /^([0-9]+(h|m|s|ms))+$/;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Every Duration field of the schema (schema.ts), "[]" for each item of an array and "*" for each entry of a record; a

@@ -1,6 +1,7 @@
 // The in-memory Store of the embedded mode: same watch, lease and transaction semantics as etcd.
 import { randomUUID } from 'node:crypto';
 import type { Lease, Store, StorePut, WatchEvent, Watcher } from './store.js';
+import { MAX_TIMER_MS } from '../config/duration.js';
 
 interface Entry {
   value: string;
@@ -13,8 +14,6 @@ interface LeaseEntry {
   keys: Set<string>;
 }
 
-/** setTimeout holds at most 2^31 - 1 ms (24.8 days); a longer delay fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Subscription {
   prefix: string;

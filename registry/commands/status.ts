@@ -2,6 +2,7 @@
 // with --wait, exit 0 once the whole fleet serves VERSION (or newer), 1 at the timeout.
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { envOption } from '../../core/config/cli-options.js';
+import { MAX_TIMER_MS } from '../../core/config/duration.js';
 import { NODES_PREFIX, type NodeRecord } from '../../core/config/config-watch.js';
 import type { Store } from '../../core/store/store.js';
 import { formatRollout, parseNodes, rollout, type Rollout } from '../node-status.js';
@@ -24,7 +25,7 @@ function parseWait(value: string): number | 'live' {
 }
 
 /** The longest wait a timer can hold (2^31 - 1 ms, about 24.8 days); node fires a longer one at once. */
-const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+const MAX_TIMEOUT_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 function parseSeconds(value: string): number {
   const n = Number(value);
