@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { MeshError, errorBody } from '../errors.js';
 import { registry } from '../telemetry/metrics.js';
 import { logger } from '../telemetry/log.js';
+import { answerClientErrors, serverOptions } from './serve.js';
 
 export interface ReadyState {
   ready: boolean;
@@ -47,7 +48,9 @@ const BUILT_IN = new Set(['/healthz', '/readyz', '/metrics', '/config']);
 
 export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
   const log = logger(`${options.role}-admin`);
-  const server = http.createServer(async (req, res) => {
+  // The mesh's hardened parser settings (slow-loris bounds checked every second, not node's 30 s) and JSON answers to
+  // bad framing: authz-svc's and the registry's APIs are served here, on ports operators reach over the network.
+  const server = http.createServer(serverOptions(), async (req, res) => {
     try {
       const path = (req.url ?? '/').split('?')[0];
       // Read-only endpoints: a POST or DELETE answered as a GET would let a client believe it changed something.
@@ -73,6 +76,7 @@ export async function startAdmin(options: AdminOptions): Promise<AdminServer> {
       else res.destroy();
     }
   });
+  answerClientErrors(server, log, `${options.role}-admin`, { count: false });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());

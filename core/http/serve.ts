@@ -80,9 +80,10 @@ export function refuseConnection(socket: object): void {
  * So does CONNECT: the mesh routes origin-form requests and is nobody's tunnel (RFC 9110 §9.3.6); without a
  * 'connect' listener node would drop the connection without a word.
  */
-export function answerClientErrors(server: NetServer, log: Logger, tier: string): void {
+export function answerClientErrors(server: NetServer, log: Logger, tier: string, options: { count?: boolean } = {}): void {
   refuseConnect(server);
-  const refusedMetrics = routeMetrics(tier, '', '');
+  // Admin listeners answer the same way but are not the data path: their refusals stay out of meshgate_requests_total.
+  const refusedMetrics = options.count === false ? undefined : routeMetrics(tier, '', '');
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     // A TLS error (handshake timeout, a bad ClientHello) comes before any HTTP: http2's secure server hands it here.
     // An HTTP answer written into a handshake that never completed was never sent, and the socket stayed open.
@@ -104,7 +105,7 @@ export function answerClientErrors(server: NetServer, log: Logger, tier: string)
     const requestId = randomUUID();
     // No stage ran, so no access-log line would name this request: one here, with the id the client was given, and
     // the request counted under no route (before, a 400/408/431 from node's parser was neither logged nor counted).
-    refusedMetrics.refused(error.status);
+    refusedMetrics?.refused(error.status);
     log.info({ tier, requestId, status: error.status, error: error.code, parser: err.code, clientIp: socket.remoteAddress }, 'request refused before routing');
     socket.end(rawErrorResponse(error.status, errorBody(error, requestId)));
   });
