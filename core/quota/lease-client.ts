@@ -227,8 +227,12 @@ export class LeaseClient extends EventEmitter {
     return this.waitForTokens(policy, key, id, lease);
   }
 
-  /** Give back a token taken by `take` (another policy of the route refused the request). */
-  refund(policy: GlobalPolicy, key: string): void {
+  /**
+   * Give back a token taken by `take` (another policy of the route refused the request): to the lease it came from
+   * while that window lasts, or to the fallback bucket for a `fallback_allowed` outcome.
+   */
+  refund(policy: GlobalPolicy, key: string, source: 'lease' | 'fallback' = 'lease'): void {
+    if (source === 'fallback') return this.fallback.refund(policy.prefix + key, policy.fallbackShape);
     const lease = this.leases.peek(policy.prefix + key);
     if (lease && this.now() < lease.expiresAt) {
       lease.tokens++;

@@ -102,6 +102,16 @@ export class TokenBuckets {
     this.tats[slot] = result.tat;
   }
 
+  /**
+   * Give back one token `commit` spent for `key` (a policy checked after this one refused the request): the TAT moves
+   * back one interval. Never past a full bucket, since `check` reads a TAT in the past as now. A key forgotten since
+   * (least recently used) has nothing to give back: its bucket restarts full.
+   */
+  refund(key: string, shape: BucketShape): void {
+    const slot = this.index.peek(key);
+    if (slot !== undefined) this.tats[slot] -= shape.intervalMs;
+  }
+
   /** check + commit for the single-policy case. */
   take(key: string, shape: BucketShape, now: number, out: BucketResult): BucketResult {
     this.commit(key, this.check(key, shape, now, out));

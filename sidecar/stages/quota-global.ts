@@ -1,11 +1,14 @@
 // Stage quota-global (quota): the route's `scope: global` policies, spent from tokens leased from quota-svc.
 // Synchronous while the local lease has tokens (or the window is known exhausted); awaits only an empty lease's
 // refill. quota-svc or Redis down: `failureMode: open` admits on a local estimate, `closed` answers 503.
+// A refusal (429 or 503) gives back what the request took: the route's local tokens (quota-local runs first and
+// spends at once) and the tokens of global policies taken before the one that refused.
 import { MeshError } from '../../core/errors.js';
 import type { Exchange } from '../../core/pipeline/exchange.js';
 import type { StageDef, Verdict } from '../../core/pipeline/stage.js';
 import { compileGlobalKey, type KeyBuilder } from '../../core/quota/quota-key.js';
 import type { GlobalPolicy, LeaseClient, QuotaOutcome } from '../../core/quota/lease-client.js';
+import { localPolicies, type LocalPolicies } from '../../core/quota/local-policies.js';
 import { ceilSeconds, headerPolicy, policyHeaderValue, rateLimited, setRateLimitHeaders, type HeaderPolicy } from '../../core/quota/rate-limit-headers.js';
 import type { QuotaDeps } from '../../core/quota/quota-runtime.js';
 
@@ -15,16 +18,21 @@ function unavailable(outcome: QuotaOutcome): MeshError {
   return new MeshError('quota_unavailable', undefined, { 'retry-after': String(Math.max(1, ceilSeconds(outcome.retryAfterMs))) });
 }
 
-/** One policy's outcome → the verdict; admitted outcomes set headers (the strictest across stages wins). */
-function settle(x: Exchange, name: HeaderPolicy, policyHeader: string, outcome: QuotaOutcome): Verdict {
+/**
+ * One policy's outcome → the verdict; admitted outcomes set headers (the strictest across stages wins). A refusal
+ * gives the route's local tokens back (`local`: undefined when the route has no local policy).
+ */
+function settle(x: Exchange, name: HeaderPolicy, policyHeader: string, outcome: QuotaOutcome, local: LocalPolicies | undefined): Verdict {
   switch (outcome.decision) {
     case 'allowed':
     case 'fallback_allowed':
       setRateLimitHeaders(x, name, outcome.remaining, outcome.resetMs, policyHeader);
       return undefined;
     case 'unavailable':
+      local?.refund(x);
       return unavailable(outcome);
     default:
+      local?.refund(x);
       return rateLimited(x, name, outcome.retryAfterMs, outcome.resetMs, policyHeader);
   }
 }
@@ -34,7 +42,8 @@ interface Taken {
   keys: string[];
   remaining: number[];
   resetMs: number[];
-  leased: boolean[];
+  /** Where policy i's token came from: a lease, the fallback bucket, or nowhere yet. */
+  source: ('lease' | 'fallback' | undefined)[];
 }
 
 /** Several global policies: taken in order; a refusal gives back the tokens already taken for this request. */
@@ -45,11 +54,12 @@ class MultiPolicy {
     private readonly keyOf: KeyBuilder[],
     private readonly names: HeaderPolicy[],
     private readonly policyHeader: string,
+    private readonly local: LocalPolicies | undefined,
   ) {}
 
   request(x: Exchange): Verdict | Promise<Verdict> {
     const n = this.policies.length;
-    const taken: Taken = { keys: this.keyOf.map((key) => key(x)), remaining: new Array(n), resetMs: new Array(n), leased: new Array(n).fill(false) };
+    const taken: Taken = { keys: this.keyOf.map((key) => key(x)), remaining: new Array(n), resetMs: new Array(n), source: new Array(n).fill(undefined) };
     return this.from(x, taken, 0);
   }
 
@@ -71,11 +81,14 @@ class MultiPolicy {
     if (outcome.decision === 'allowed' || outcome.decision === 'fallback_allowed') {
       taken.remaining[i] = outcome.remaining;
       taken.resetMs[i] = outcome.resetMs;
-      taken.leased[i] = outcome.leased;
+      taken.source[i] = outcome.decision === 'fallback_allowed' ? 'fallback' : outcome.leased ? 'lease' : undefined;
       return undefined;
     }
-    const verdict = settle(x, this.names[i], this.policyHeader, outcome);
-    for (let j = 0; j < i; j++) if (taken.leased[j]) this.leases.refund(this.policies[j], taken.keys[j]);
+    const verdict = settle(x, this.names[i], this.policyHeader, outcome, this.local);
+    for (let j = 0; j < i; j++) {
+      const source = taken.source[j];
+      if (source) this.leases.refund(this.policies[j], taken.keys[j], source);
+    }
     return verdict;
   }
 }
@@ -91,6 +104,7 @@ export const quotaGlobal: StageDef<QuotaDeps> = {
     const keyOf = configured.map((p) => compileGlobalKey(p, route.name));
     const names = configured.map(headerPolicy);
     const policyHeader = policyHeaderValue(route.quota);
+    const local = localPolicies(route, deps.quota.buckets);
 
     if (policies.length === 1) {
       const [policy] = policies;
@@ -101,13 +115,13 @@ export const quotaGlobal: StageDef<QuotaDeps> = {
         request(x) {
           const outcome = leases.take(policy, key(x));
           // Only an empty lease makes a promise; a request with tokens at hand stays synchronous.
-          if (outcome instanceof Promise) return outcome.then((o) => settle(x, name, policyHeader, o));
-          return settle(x, name, policyHeader, outcome);
+          if (outcome instanceof Promise) return outcome.then((o) => settle(x, name, policyHeader, o, local));
+          return settle(x, name, policyHeader, outcome, local);
         },
       };
     }
 
-    const multi = new MultiPolicy(leases, policies, keyOf, names, policyHeader);
+    const multi = new MultiPolicy(leases, policies, keyOf, names, policyHeader, local);
     return { name: 'quota-global', request: (x) => multi.request(x) };
   },
 };

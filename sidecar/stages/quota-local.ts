@@ -1,10 +1,11 @@
 // Stage quota-local (quota): the route's `scope: local` policies as in-process token buckets; synchronous, no I/O.
 // Several policies: each is checked first and tokens are spent only when all admit; the strictest decides and
 // its headers are the ones sent (RateLimit-* and the IETF draft's RateLimit / RateLimit-Policy; Retry-After on 429).
+// Tokens are spent here at once; when a global policy (quota-global, after this stage) refuses, it gives them back.
 import type { StageDef, Verdict } from '../../core/pipeline/stage.js';
 import type { Exchange } from '../../core/pipeline/exchange.js';
-import { BucketResult, bucketPrefix, bucketShape } from '../../core/quota/token-buckets.js';
-import { compileKey } from '../../core/quota/quota-key.js';
+import { BucketResult } from '../../core/quota/token-buckets.js';
+import { localPolicies } from '../../core/quota/local-policies.js';
 import { headerPolicy, policyHeaderValue, rateLimited, setRateLimitHeaders } from '../../core/quota/rate-limit-headers.js';
 import { quotaDecisions } from '../../core/quota/quota-metrics.js';
 import type { QuotaDeps } from '../../core/quota/quota-runtime.js';
@@ -32,13 +33,12 @@ export const quotaLocal: StageDef<QuotaDeps> = {
   name: 'quota-local',
   phase: 'quota',
   build({ route, deps }) {
-    const policies = route?.quota.filter((p) => (p.scope ?? 'local') === 'local') ?? [];
-    if (!route || policies.length === 0) return undefined;
     const { buckets } = deps.quota;
+    const local = route && localPolicies(route, buckets);
+    if (!route || !local) return undefined;
+    const { policies, shapes, keyOf } = local;
     const clock = deps.quota.now;
     const count = policies.length;
-    const shapes = policies.map((p) => bucketShape(p.limit, p.windowMs, p.burst));
-    const keyOf = policies.map((p) => compileKey(p, route.name, bucketPrefix(p.id, p.limit, p.windowMs, p.burst)));
     const names = policies.map(headerPolicy);
     const policyHeader = policyHeaderValue(route.quota);
     const allowed = policies.map((p) => quotaDecisions.labels({ policy: p.id, scope: 'local', outcome: 'allowed' }));

@@ -63,6 +63,23 @@ test('check does not spend; commit does', () => {
   assert.equal(buckets.check('k', shape, 0, out).allowed, false);
 });
 
+test('refund gives back one spent token, never more than a full bucket, nothing for a key it never saw', () => {
+  const buckets = new TokenBuckets({ maxKeys: 100 });
+  const shape = bucketShape(3, 60_000, undefined); // one token every 20 s
+  const out = new BucketResult();
+  for (let i = 0; i < 3; i++) buckets.take('k', shape, 0, out);
+  assert.equal(buckets.check('k', shape, 0, out).allowed, false);
+  buckets.refund('k', shape);
+  assert.equal(buckets.take('k', shape, 0, out).allowed, true);
+  assert.equal(out.remaining, 0);
+  // Refunds past what was spent stop at a full bucket: three tokens, not five.
+  for (let i = 0; i < 5; i++) buckets.refund('k', shape);
+  const admitted = [0, 1, 2, 3].filter(() => buckets.take('k', shape, 0, out).allowed).length;
+  assert.equal(admitted, 3);
+  buckets.refund('never seen', shape);
+  assert.equal(buckets.size, 1);
+});
+
 /** Fill to the bound, touch k0, add one more: the least recently used key (k1) goes, everything else stays. */
 function assertLeastRecentlyUsedGoes(maxKeys: number): void {
   const buckets = new TokenBuckets({ maxKeys });

@@ -102,3 +102,71 @@ test('local and global on one route: the headers are those of the policy with fe
   assert.equal(x.responseHeaders['ratelimit-remaining'], '1');
   assert.equal(x.responseHeaders['ratelimit-policy'], '"limited.0";q=100;w=60, "limited.1";q=2;w=60');
 });
+
+/** A request through both quota stages, as the inbound chain runs them: local first, then global. */
+async function through(stages: ReturnType<typeof build>, request: FakeRequest = {}) {
+  const x = fakeExchange(request);
+  const verdict: Verdict = stages.local?.request!(x) ?? (await stages.global.request!(x));
+  return { x, verdict };
+}
+
+test('a request a global policy refuses gets its local tokens back (README: a refused request spends no token of the other policies)', async () => {
+  // Before: quota-local spent its token at once and kept it when quota-global refused, so two global refusals
+  // emptied a local 3/min bucket after a single admitted request.
+  const stages = build([
+    { limit: 3, window: 'minute', key: ['header:x-k'] },
+    { limit: 1, window: 'minute', scope: 'global', key: ['header:x-k'] },
+  ]);
+  const user1 = { headers: { 'x-k': 'user1' } };
+  assert.equal((await through(stages, user1)).verdict, undefined);
+  for (let i = 0; i < 2; i++) {
+    const refused = await through(stages, user1);
+    assert.ok(refused.verdict instanceof MeshError);
+    assert.equal(refused.verdict.status, 429);
+    assert.match(refused.x.responseHeaders['ratelimit'] as string, /^"limited\.1";r=0;/, 'the global policy refused');
+  }
+  // The local bucket alone: two of its three tokens are left.
+  const left = fakeExchange(user1);
+  assert.equal(stages.local!.request!(left), undefined);
+  assert.equal(left.responseHeaders['ratelimit-remaining'], '1');
+  assert.equal(stages.local!.request!(fakeExchange(user1)), undefined);
+  assert.ok(stages.local!.request!(fakeExchange(user1)) instanceof MeshError);
+});
+
+test('a 503 of a closed global policy and a refusal among several global policies give the local tokens back too', async () => {
+  const closed = build(
+    [
+      { limit: 1, window: 'minute' },
+      { limit: 5, window: 'minute', scope: 'global', failureMode: 'closed' },
+    ],
+    new AbsentQuotaBackend(),
+  );
+  for (let i = 0; i < 3; i++) assert.equal(((await through(closed)).verdict as MeshError).code, 'quota_unavailable');
+  assert.equal(closed.local!.request!(fakeExchange()), undefined, 'the local token of each 503 came back');
+
+  const several = build([
+    { limit: 1, window: 'minute', key: ['claim:sub'] },
+    { limit: 100, window: 'minute', scope: 'global', key: ['route'] },
+    { limit: 1, window: 'minute', scope: 'global', key: ['route'] },
+  ]);
+  assert.equal((await through(several, { claims: { sub: 'alice' } })).verdict, undefined);
+  assert.ok((await through(several, { claims: { sub: 'bob' } })).verdict instanceof MeshError);
+  assert.equal(several.local!.request!(fakeExchange({ claims: { sub: 'bob' } })), undefined, "bob's local token came back");
+});
+
+test('several global policies on their fallback (quota-svc unreachable, open): a refusal gives back the fallback tokens taken', async () => {
+  const { global } = build(
+    [
+      { limit: 3, window: 'minute', scope: 'global', key: ['route'] },
+      { limit: 1, window: 'minute', scope: 'global', key: ['claim:sub'] },
+    ],
+    new AbsentQuotaBackend(),
+  );
+  const a = await run(global, { claims: { sub: 'alice' } });
+  assert.equal(a.verdict, undefined);
+  assert.ok((await run(global, { claims: { sub: 'alice' } })).verdict instanceof MeshError);
+  // Before: alice's refusal kept the route-wide fallback token, so carol was refused.
+  assert.equal((await run(global, { claims: { sub: 'bob' } })).verdict, undefined);
+  assert.equal((await run(global, { claims: { sub: 'carol' } })).verdict, undefined);
+  assert.ok((await run(global, { claims: { sub: 'dave' } })).verdict instanceof MeshError);
+});
