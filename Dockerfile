@@ -30,8 +30,10 @@ COPY proto/*.proto ./proto/
 COPY compose/routes.yaml ./compose/routes.yaml
 COPY schema ./schema
 # Last-known-good config lives here (MESHGATE_STATE_DIR); owned by the unprivileged user the image runs as.
-RUN mkdir -p /app/.meshgate && chown node:node /app/.meshgate
-USER node
+RUN mkdir -p /app/.meshgate && chown 1000:1000 /app/.meshgate
+# The image's `node` user (uid/gid 1000 in node:20-slim), by number: Kubernetes' runAsNonRoot can only verify a
+# numeric user (a name is refused: "image has non-numeric user").
+USER 1000:1000
 # Admin ports (DESIGN §4): edge 9901, sidecar 15000, authz 7070, quota 7080, registry 7090; traffic ports
 # edge 8080/8443, sidecar 15006/15001, authz gRPC 7071, quota gRPC 7081.
 EXPOSE 8080 8443 9901 15000 15001 15006 7070 7071 7080 7081 7090

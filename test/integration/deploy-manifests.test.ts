@@ -269,9 +269,15 @@ test('grafana: provisioned datasource and dashboard; every metric on the dashboa
 
 // ---- Kubernetes ----
 
+interface SecurityContext {
+  runAsNonRoot?: boolean;
+  runAsUser?: number;
+  runAsGroup?: number;
+}
 interface Container {
   name: string;
   image: string;
+  securityContext?: SecurityContext;
   args?: string[];
   command?: string[];
   restartPolicy?: string;
@@ -301,10 +307,44 @@ const k8sDocs = k8sFiles.flatMap((file) =>
     return { file: relative(ROOT, file), doc: d.toJS() as K8sDoc };
   }),
 );
+type PodSpec = { securityContext?: SecurityContext; containers?: Container[]; initContainers?: Container[] };
 const podSpecs = k8sDocs.flatMap(({ file, doc }) => {
   const spec = doc.spec?.template?.spec;
-  return spec ? [{ file, doc, spec: spec as { containers?: Container[]; initContainers?: Container[] } }] : [];
+  return spec ? [{ file, doc, spec: spec as PodSpec }] : [];
 });
+
+/** The Dockerfile's runtime stage and its USER (the last one). */
+const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const imageUser = [...dockerfile.split(/^FROM /m).at(-1)!.matchAll(/^USER (\S+)/gm)].at(-1)?.[1];
+
+/**
+ * Why the kubelet would refuse to start this meshgate container, or undefined. With runAsNonRoot it must know the
+ * uid before starting: runAsUser (container, else pod) or a numeric USER in the image; a user name cannot be
+ * checked (CreateContainerConfigError "image has non-numeric user"), and uid 0 is refused.
+ */
+function nonRootRefusal(pod: PodSpec, c: Container, user: string | undefined): string | undefined {
+  const nonRoot = c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
+  if (!nonRoot) return undefined;
+  const uid = c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser;
+  if (uid !== undefined) return uid === 0 ? 'runAsNonRoot with runAsUser 0' : undefined;
+  const imageUid = user?.split(':')[0];
+  if (imageUid === undefined) return 'runAsNonRoot, no runAsUser, and the image has no USER (root)';
+  if (!/^[0-9]+$/.test(imageUid)) return `runAsNonRoot, no runAsUser, and the image's user "${user}" is not numeric`;
+  return Number(imageUid) === 0 ? 'runAsNonRoot and the image runs as uid 0' : undefined;
+}
+
+/** Every meshgate container of a pod: declared non-root, and startable as such. */
+function checkNonRoot(where: string, pod: PodSpec): number {
+  let checked = 0;
+  for (const c of [...(pod.containers ?? []), ...(pod.initContainers ?? [])]) {
+    if (!/^meshgate(:|$)/.test(c.image)) continue;
+    checked++;
+    assert.equal(c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot, true, `${where} ${c.name}: runAsNonRoot`);
+    const refusal = nonRootRefusal(pod, c, imageUser);
+    assert.equal(refusal, undefined, `${where} ${c.name}: the kubelet would not start it (${refusal})`);
+  }
+  return checked;
+}
 
 function checkContainer(where: string, c: Container): void {
   if (c.image !== 'meshgate') return;
@@ -334,6 +374,24 @@ test('k8s: every meshgate container runs a real subcommand, reads only env the c
     }
   }
   assert.ok(checked >= 10);
+});
+
+test('k8s: a pod that asks for runAsNonRoot names a numeric user, in the manifest or the image', () => {
+  // The rule itself, on the cases the kubelet refuses and the ones it starts.
+  const c: Container = { name: 'c', image: 'meshgate' };
+  assert.match(nonRootRefusal({ securityContext: { runAsNonRoot: true } }, c, 'node')!, /not numeric/);
+  assert.match(nonRootRefusal({ securityContext: { runAsNonRoot: true } }, c, undefined)!, /no USER/);
+  assert.match(nonRootRefusal({ securityContext: { runAsNonRoot: true, runAsUser: 0 } }, c, '1000')!, /runAsUser 0/);
+  assert.match(nonRootRefusal({}, { ...c, securityContext: { runAsNonRoot: true } }, '0:0')!, /uid 0/);
+  assert.equal(nonRootRefusal({ securityContext: { runAsNonRoot: true } }, c, '1000:1000'), undefined);
+  assert.equal(nonRootRefusal({ securityContext: { runAsNonRoot: true, runAsUser: 1000 } }, c, 'node'), undefined);
+  assert.equal(nonRootRefusal({ securityContext: { runAsNonRoot: true } }, { ...c, securityContext: { runAsUser: 1000 } }, 'node'), undefined);
+  assert.equal(nonRootRefusal({}, c, 'node'), undefined, 'no runAsNonRoot: nothing to verify');
+  // Every meshgate container in the files as written (the sidecar patch carries its own securityContext, since the
+  // pods it joins may set none).
+  let checked = 0;
+  for (const { file, doc, spec } of podSpecs) checked += checkNonRoot(`${file} ${doc.kind}/${doc.metadata.name}`, spec);
+  assert.ok(checked >= 8, `${checked} meshgate containers`);
 });
 
 test('k8s: the sidecar is a native sidecar (init container, restartPolicy Always), attached by a component to labelled Deployments', () => {
@@ -401,6 +459,8 @@ test('k8s: kustomize renders the topology with a native sidecar in every demo po
   };
   const docs = render(K8S_DIR);
   const deployments = docs.filter((d) => d.kind === 'Deployment');
+  // As the kubelet gets them: the sidecar merged into the demo pods, under their pod securityContext.
+  for (const d of docs) if (d.spec?.template?.spec) checkNonRoot(`rendered ${d.kind}/${d.metadata.name}`, d.spec.template.spec as PodSpec);
   for (const d of deployments) {
     const init = (d.spec!.template.spec.initContainers ?? []) as Container[];
     const demo = d.metadata.labels?.['meshgate.io/sidecar'] === 'enabled';
@@ -411,13 +471,14 @@ test('k8s: kustomize renders the topology with a native sidecar in every demo po
   const payments = example.find((d) => d.kind === 'Deployment')!;
   const sidecar = (payments.spec!.template.spec.initContainers as Container[]).find((c) => c.name === 'meshgate-sidecar')!;
   assert.equal(sidecar.restartPolicy, 'Always');
+  checkNonRoot('rendered attach example', payments.spec!.template.spec as PodSpec);
   assert.deepEqual(payments.spec!.template.spec.containers.map((c: Container) => c.name), ['payments'], 'the app container is untouched');
 });
 
 // ---- the image ----
 
 test('Dockerfile: multi-stage node:20-slim, production deps only, non-root, HEALTHCHECK on /healthz, the meshgate CLI as entrypoint', () => {
-  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const text = dockerfile;
   const from = [...text.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
   assert.ok(from.length >= 2 && from.every((f) => f === 'node:20-slim'), `stages: ${from.join(', ')}`);
   const [build, runtime] = text.split(/^FROM /m).slice(1);
@@ -425,8 +486,9 @@ test('Dockerfile: multi-stage node:20-slim, production deps only, non-root, HEAL
   assert.match(build, /RUN npm run build/);
   assert.match(runtime, /RUN npm ci --omit=dev/);
   assert.match(runtime, /COPY --from=build \/app\/dist/);
-  const user = /^USER (\S+)/m.exec(runtime)?.[1];
-  assert.ok(user && user !== 'root' && user !== '0', 'runs as a non-root user');
+  // Numeric: a user name cannot be checked by Kubernetes' runAsNonRoot (the container is refused).
+  assert.match(imageUser ?? '', /^[0-9]+(:[0-9]+)?$/, `USER ${imageUser}: a numeric uid[:gid]`);
+  assert.notEqual(Number(imageUser!.split(':')[0]), 0, 'runs as a non-root user');
   assert.match(runtime, /^HEALTHCHECK [\s\S]*\/healthz/m);
   const instructions = runtime.split('\n').filter((l) => !l.startsWith('#')).join('\n');
   assert.doesNotMatch(instructions, /curl|wget/, 'slim has neither: the healthcheck uses node');
