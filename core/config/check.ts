@@ -1,7 +1,7 @@
 // Check a config document without TypeBox at run time: the shape with TypeBox's own check compiled ahead of time
 // (shape-check.ts, generated), then what the schema cannot say. Nodes check every snapshot from the store with it;
 // the field-by-field error walk (validate.ts, TypeBox) is loaded only to explain a document that fails.
-import type { MeshConfig, RouteConfig } from './schema.js';
+import type { MeshConfig, QuotaPolicy, RouteConfig } from './schema.js';
 import { isMeshConfigShape } from './shape-check.js';
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 
@@ -115,6 +115,7 @@ export function crossCheck(config: MeshConfig): ConfigError[] {
     checkShadowed(r, at, matchOwners, errors);
   });
   checkDurations(config, errors);
+  checkQuotaWindows(config, errors);
   return errors;
 }
 
@@ -178,6 +179,37 @@ const DURATION_STEPS = DURATION_FIELDS.map((field) => field.match(/\[\]|[^.[\]]+
 /** Each Duration field must fit a 32-bit timer. Runs on every snapshot a node receives: walks only those fields. */
 function checkDurations(config: MeshConfig, errors: ConfigError[]): void {
   for (const steps of DURATION_STEPS) visitDurations(config, steps, 0, '', errors);
+}
+
+/**
+ * The shortest window a global quota policy takes. Each lease is a round trip to quota-svc and Redis (deadline
+ * 250 ms) and leases are sized by 100 ms of traffic: a window near that length ends before its grant arrives (a
+ * 1 ms window refused every request). Kong's, Envoy's ratelimit service's and APISIX's smallest windows are a second
+ * too; finer rates belong to a local policy.
+ */
+export const MIN_GLOBAL_WINDOW_MS = 1000;
+
+/** A quota window of 0 (a local bucket that never limits, a global one that refuses all), a global one too short. */
+function checkQuotaWindows(config: MeshConfig, errors: ConfigError[]): void {
+  config.routes.forEach((r, i) =>
+    r.quota?.forEach((q, j) => {
+      if (typeof q === 'object') checkQuotaWindow(q, `routes[${i}].quota[${j}].window`, errors);
+    }),
+  );
+  const named = config.policies?.quota ?? {};
+  for (const name of Object.keys(named)) checkQuotaWindow(named[name], `policies.quota.${name}.window`, errors);
+}
+
+function checkQuotaWindow(policy: QuotaPolicy, path: string, errors: ConfigError[]): void {
+  // A word (second, minute, hour, day) is never too short.
+  if (!DURATION_LIKE.test(policy.window)) return;
+  const ms = parseDuration(policy.window);
+  if (ms === 0) errors.push({ path, message: `window ${policy.window} is zero: a quota window must be longer than 0` });
+  else if (policy.scope === 'global' && ms < MIN_GLOBAL_WINDOW_MS)
+    errors.push({
+      path,
+      message: `window ${policy.window} is shorter than 1s, the shortest a global policy takes (each lease is a round trip to quota-svc); use a local policy for a finer rate`,
+    });
 }
 
 function visitDurations(node: unknown, steps: string[], at: number, path: string, errors: ConfigError[]): void {

@@ -4,7 +4,9 @@
 // (= the time the request was sent + the store's reset, so never past the real window end). A request spends a
 // token synchronously; when the lease runs low a refill is sent ahead; only a request that finds the lease
 // empty waits for the refill (the one async path). When the store says the window is exhausted, requests are
-// refused locally until it ends — no round trip per refused request.
+// refused locally until it ends — no round trip per refused request. A grant whose window has ended by the time it
+// arrives (a round trip longer than what was left of the window) admits the requests waiting for it, one token each,
+// as the store counted them in that window; the rest of it is void.
 //
 // Batch size: min(share, demand), where
 //   share  = remaining / (4 × live nodes)  — a node never holds more than its slice of what is left, so batches
@@ -112,6 +114,9 @@ class Lease {
   nextRemaining = -1;
   ahead: Promise<void> | undefined = undefined;
   waiting = 0;
+  /** Tokens of a grant whose window ended before it arrived, for the requests that were waiting for it. */
+  late = 0;
+  lateStart = -1;
   /** Requests seen (admitted or refused) since the last lease request, and when that request went out. */
   demand = 0;
   requestedAt = 0;
@@ -295,6 +300,20 @@ export class LeaseClient extends EventEmitter {
     return out;
   }
 
+  /** A token the store granted a waiting request in a window that ended before the grant arrived: admitted, as counted. */
+  private spendLate(policy: GlobalPolicy, lease: Lease, now: number, out: QuotaOutcome): QuotaOutcome {
+    lease.late--;
+    policy.decisions.allowed.inc();
+    out.decision = 'allowed';
+    out.remaining = Math.max(0, lease.remaining) + lease.tokens;
+    out.resetMs = Math.max(0, lease.expiresAt - now);
+    out.retryAfterMs = 0;
+    // Its window is over: there is no lease to give it back to.
+    out.leased = false;
+    out.windowStartMs = lease.lateStart;
+    return out;
+  }
+
   private exhausted(policy: GlobalPolicy, key: string, lease: Lease, now: number, out: QuotaOutcome): QuotaOutcome {
     policy.decisions.limited.inc();
     // Refused until the window ends; a key this busy will want tokens the moment the next one starts.
@@ -339,12 +358,16 @@ export class LeaseClient extends EventEmitter {
     this.waitsCounter.inc();
     const started = this.now();
     let now = started;
-    let next: 'spend' | 'exhausted' | 'fallback' = 'exhausted';
+    let next: 'spend' | 'late' | 'exhausted' | 'fallback' = 'exhausted';
     lease.waiting++;
     for (let round = 0; round < MAX_WAIT_ROUNDS; round++) {
       if (lease.refill === undefined) this.startRefill(policy, key, lease, now);
       await lease.refill;
       now = this.now();
+      if (lease.late > 0) {
+        next = 'late';
+        break;
+      }
       if (now >= lease.expiresAt && lease.windowStart !== -1) this.expire(lease, policy.windowMs, now);
       if (lease.tokens > 0) {
         next = 'spend';
@@ -361,6 +384,7 @@ export class LeaseClient extends EventEmitter {
     this.waitSeconds.observe((now - started) / 1000);
     const out = new QuotaOutcome();
     if (next === 'spend') return this.spend(policy, key, lease, now, out);
+    if (next === 'late') return this.spendLate(policy, lease, now, out);
     if (next === 'fallback') return this.fallbackDecision(policy, id, now, out);
     return this.exhausted(policy, key, lease, now, out);
   }
@@ -426,7 +450,15 @@ export class LeaseClient extends EventEmitter {
         // Conservative local times: the store answered after `sentAt`, so these are never later than the truth.
         const expiresAt = sentAt + grant.resetMs;
         const startsAt = expiresAt - policy.windowMs;
-        if (grant.windowStartMs < lease.windowStart) {
+        if (now >= expiresAt) {
+          // Its window ended before it arrived: the requests waiting for a refill get a token each (the store counted
+          // them in that window; stored in the lease they expired at once, and every round ended the same way, so a
+          // window shorter than a round trip refused every first request). The rest is void.
+          if (!nextWindow) {
+            lease.late = Math.min(grant.granted, lease.waiting);
+            lease.lateStart = grant.windowStartMs;
+          }
+        } else if (grant.windowStartMs < lease.windowStart) {
           // Answered after its window ended here (the next one was already promoted): those tokens are void.
         } else if (grant.windowStartMs === lease.windowStart) {
           lease.tokens += grant.granted;

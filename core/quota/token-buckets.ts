@@ -36,7 +36,7 @@ export interface BucketShape {
 }
 
 export function bucketShape(limit: number, windowMs: number, burst: number | undefined): BucketShape {
-  // A zero-length window ("0s" passes the duration pattern) would divide by zero: treat it as 1 ms.
+  // The config check refuses a zero window ("0s" passes the duration pattern); should one reach here, no division by 0.
   return { intervalMs: Math.max(1, windowMs) / Math.max(1, limit), capacity: Math.max(1, burst ?? limit) };
 }
 

@@ -9,7 +9,8 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { parse } from 'yaml';
 import { Duration, MeshConfig } from '../../../../core/config/schema.js';
 import { isMeshConfigShape } from '../../../../core/config/shape-check.js';
-import { DURATION_FIELDS, SHAPE_MISMATCH, checkConfig } from '../../../../core/config/check.js';
+import { DURATION_FIELDS, SHAPE_MISMATCH, checkConfig, formatErrors } from '../../../../core/config/check.js';
+import { parseConfigText } from '../../../../core/config/load.js';
 import { explainRefusal } from '../../../../core/config/config-watch.js';
 import { compileRecord } from '../../../../core/config/snapshot.js';
 
@@ -124,5 +125,46 @@ test('only Duration fields are checked as durations: a hostname, scope or claim 
     'routes[0].quota[0].window: duration 99999h is longer than 24 days',
     'routes[0].timeouts.request: duration 99999h is longer than 24 days',
     'services[0].healthCheck.interval: duration 600h is longer than 24 days',
+  ]);
+});
+
+test('a quota window of 0 is refused, and a global window under 1s; the field and its file line are named', () => {
+  // Before: `window: 0s` passed validate and apply; at run time a local policy then never limited and a global one
+  // refused every request, as did a global 1ms window (its grant arrived after the window ended).
+  const windows = clone();
+  windows.routes[0].quota = [
+    { limit: 3, window: '0s' },
+    { limit: 3, window: '0ms', scope: 'global' },
+    { limit: 3, window: '1ms', scope: 'global' },
+    { limit: 3, window: '999ms', scope: 'global' },
+    { limit: 3, window: '1ms' },
+    { limit: 3, window: '1s', scope: 'global' },
+    { limit: 3, window: 'second', scope: 'global' },
+  ];
+  windows.policies = { ...(windows.policies as object), quota: { none: { limit: 1, window: '0h0m' }, quick: { limit: 1, window: '500ms', scope: 'global' } } };
+  assert.deepEqual(checkConfig(windows).errors.map((e) => `${e.path}: ${e.message}`).sort(), [
+    'policies.quota.none.window: window 0h0m is zero: a quota window must be longer than 0',
+    'policies.quota.quick.window: window 500ms is shorter than 1s, the shortest a global policy takes (each lease is a round trip to quota-svc); use a local policy for a finer rate',
+    'routes[0].quota[0].window: window 0s is zero: a quota window must be longer than 0',
+    'routes[0].quota[1].window: window 0ms is zero: a quota window must be longer than 0',
+    'routes[0].quota[2].window: window 1ms is shorter than 1s, the shortest a global policy takes (each lease is a round trip to quota-svc); use a local policy for a finer rate',
+    'routes[0].quota[3].window: window 999ms is shorter than 1s, the shortest a global policy takes (each lease is a round trip to quota-svc); use a local policy for a finer rate',
+  ]);
+  const yaml = [
+    'apiVersion: meshgate/v1',
+    'services: [{ name: echo }]',
+    'routes:',
+    '  - name: zero',
+    '    matches: [{ path: { type: PathPrefix, value: /zero } }]',
+    '    backendRefs: [{ name: echo }]',
+    '    quota:',
+    '      - { limit: 3, window: 0s, key: [header:x-k] }',
+    '      - limit: 3',
+    '        window: 1ms',
+    '        scope: global',
+  ].join('\n');
+  assert.deepEqual(formatErrors(parseConfigText(yaml).errors, 'routes.yaml'), [
+    'routes.yaml:8: routes[0].quota[0].window: window 0s is zero: a quota window must be longer than 0',
+    'routes.yaml:10: routes[0].quota[1].window: window 1ms is shorter than 1s, the shortest a global policy takes (each lease is a round trip to quota-svc); use a local policy for a finer rate',
   ]);
 });

@@ -310,3 +310,45 @@ test('a next-window lease answered after the window turned (so for the window af
   // Requests until 9_001_550 spend tokens of the window they are in, never those of 9_002_000.
   assert.deepEqual([...seen], [9_001_000]);
 });
+
+/** setup() whose store answers, then the clock moves on by `rttMs` before the grant reaches the client. */
+function slowSetup(rttMs: number, start: number) {
+  const s = setup({ start });
+  const acquire = s.backend.acquire.bind(s.backend);
+  s.backend.acquire = async (request: AcquireRequest) => {
+    const grant = await acquire(request);
+    s.clock.now += rttMs;
+    return grant;
+  };
+  return s;
+}
+
+test('a grant whose window ended before it arrived admits the request that waited for it, and no other', async () => {
+  // Before: its tokens expired on arrival, every round of the wait ended the same way, and the request was refused
+  // as if the window were exhausted: a 1 ms window refused 10 of 10 first requests, 5 ms about a third.
+  const short = slowSetup(2, 3_000_000);
+  const p = short.client.compile(policy(3, 1));
+  for (let i = 0; i < 10; i++) {
+    const { outcome, waited } = await take(short.client, p, `key${i}`);
+    assert.equal(waited, true);
+    assert.equal(outcome.decision, 'allowed', `key${i}`);
+    assert.equal(outcome.leased, false, 'nothing to give back to an ended window');
+  }
+  assert.equal(short.backend.requests.length, 10, 'one round trip each');
+
+  // A 1 s window with half a millisecond left when the lease request goes out: admitted on that window's count.
+  const late = slowSetup(1, 4_000_999.5);
+  const q = late.client.compile(policy(100, 1000));
+  const first = await take(late.client, q);
+  assert.equal(first.outcome.decision, 'allowed');
+  assert.equal(first.outcome.windowStartMs, 4_000_000);
+  assert.equal(late.backend.requests.length, 1);
+  const asked = late.backend.requests[0].requested;
+  assert.ok(asked > 1, 'the grant had more than the waiting request needed');
+  // The rest of that grant is void: the next request leases from the window it is in.
+  await settle();
+  const second = await take(late.client, q);
+  assert.equal(second.waited, true);
+  assert.equal(second.outcome.decision, 'allowed');
+  assert.equal(second.outcome.windowStartMs, 4_001_000);
+});
