@@ -20,28 +20,48 @@ export interface BalanceOptions {
   decayMs?: number;
 }
 
-/** What P2C weighs: requests in flight and a latency average that decays with time. */
+/**
+ * What P2C weighs: requests in flight and a latency cost, Finagle's and Linkerd's Peak-EWMA. A reading above the
+ * cost replaces it at once (a slow endpoint is avoided from its first slow answer); otherwise readings move the
+ * cost as a moving average weighted by the time between them. The cost decays toward zero with the time since
+ * it was last updated, and it is decayed whenever it is read: an endpoint that is not picked does not keep a
+ * slow reading forever, it is tried again once its decayed cost is below its peers' (it used to decay only in
+ * `observe()`, so one slow spell could starve an endpoint of all traffic).
+ */
 export class EndpointLoad {
   outstanding = 0;
-  ewmaMs: number;
+  /** The cost as of `stampedAt`. */
+  costMs: number;
   private stampedAt: number;
 
-  constructor(now: number, initialMs: number) {
-    this.ewmaMs = initialMs;
+  constructor(
+    now: number,
+    initialMs: number,
+    private readonly decayMs: number,
+  ) {
+    this.costMs = initialMs;
     this.stampedAt = now;
   }
 
-  observe(rttMs: number, now: number, decayMs: number): void {
-    const w = Math.exp(-Math.max(0, now - this.stampedAt) / decayMs);
-    this.ewmaMs = this.ewmaMs * w + rttMs * (1 - w);
+  observe(rttMs: number, now: number): void {
+    const w = Math.exp(-Math.max(0, now - this.stampedAt) / this.decayMs);
+    this.costMs = rttMs > this.costMs ? rttMs : this.costMs * w + rttMs * (1 - w);
     this.stampedAt = now;
   }
 
-  /** Lower is better: the expected wait if we add one more request. */
-  score(): number {
-    return (this.outstanding + 1) * this.ewmaMs;
+  /**
+   * Lower is better: the expected wait if we add one more request. Decays the cost to `now` first (nothing
+   * allocated). The cost has a floor so that requests in flight still count once it has decayed to (almost)
+   * nothing (Finagle adds a penalty for the same case).
+   */
+  score(now: number): number {
+    this.observe(0, now);
+    return (this.outstanding + 1) * Math.max(this.costMs, MIN_COST_MS);
   }
 }
+
+/** 1 µs: below any real round trip, so it only orders endpoints whose cost has decayed away. */
+const MIN_COST_MS = 0.001;
 
 const INITIAL_EWMA_MS = 1;
 
@@ -56,7 +76,7 @@ export function balance(o: BalanceOptions): Layer {
 
   const loadOf = (address: string): EndpointLoad => {
     let load = loads.get(address);
-    if (!load) loads.set(address, (load = new EndpointLoad(now(), INITIAL_EWMA_MS)));
+    if (!load) loads.set(address, (load = new EndpointLoad(now(), INITIAL_EWMA_MS, decayMs)));
     return load;
   };
   const usable = (address: string): boolean => {
@@ -80,7 +100,8 @@ export function balance(o: BalanceOptions): Layer {
     const i = Math.floor(random() * list.length);
     let j = Math.floor(random() * (list.length - 1));
     if (j >= i) j++;
-    return loadOf(list[i]).score() <= loadOf(list[j]).score() ? list[i] : list[j];
+    const t = now();
+    return loadOf(list[i]).score(t) <= loadOf(list[j]).score(t) ? list[i] : list[j];
   };
 
   const pickRoundRobin = (service: string, list: readonly string[]): string => {
@@ -103,7 +124,7 @@ export function balance(o: BalanceOptions): Layer {
     return next(x).finally(() => {
       load.outstanding--;
       const t = now();
-      load.observe(t - started, t, decayMs);
+      load.observe(t - started, t);
     });
   };
 }

@@ -28,15 +28,53 @@ test('P2C picks the endpoint with fewer outstanding requests', async () => {
   await Promise.all(pending);
 });
 
-test('P2C prefers the endpoint with the lower latency average at equal load', () => {
-  const fast = new EndpointLoad(0, 1);
-  const slow = new EndpointLoad(0, 1);
-  fast.observe(1, 1000, 1000);
-  slow.observe(50, 1000, 1000);
-  assert.ok(fast.score() < slow.score());
+test('P2C prefers the endpoint with the lower latency cost at equal load', () => {
+  const fast = new EndpointLoad(0, 1, 1000);
+  const slow = new EndpointLoad(0, 1, 1000);
+  fast.observe(1, 1000);
+  slow.observe(50, 1000);
+  assert.ok(fast.score(1000) < slow.score(1000));
   slow.outstanding = 0;
   fast.outstanding = 100;
-  assert.ok(fast.score() > slow.score()); // enough queued work outweighs latency
+  assert.ok(fast.score(1000) > slow.score(1000)); // enough queued work outweighs latency
+});
+
+test('Peak-EWMA: a slower reading is the cost at once; the cost decays with elapsed time when it is read', () => {
+  const load = new EndpointLoad(0, 1, 10_000);
+  load.observe(400, 10);
+  assert.equal(load.score(10), 400);
+  assert.ok(Math.abs(load.score(10_010) - 400 * Math.exp(-1)) < 1e-9); // no reading in between: decayed by the clock
+  assert.ok(load.score(70_010) < 1); // one slow reading is forgotten with no new reading
+  load.observe(2, 70_010);
+  assert.equal(load.score(70_010), 2); // a reading above the decayed cost replaces it
+  load.outstanding = 3;
+  assert.ok(load.score(10_000_000) > new EndpointLoad(10_000_000, 0, 10_000).score(10_000_000)); // in flight still counts
+});
+
+test('an endpoint that was slow once gets traffic again once it is fast (no starvation by a stale average)', async () => {
+  let clock = 0;
+  const slow = new Set(['a:1']);
+  const layer = balance({ endpoints: { list: () => ['a:1', 'b:2'] }, now: () => clock, decayMs: 10_000 })(async (x) => {
+    clock += slow.has(x.upstreamAddress) ? 400 : 1;
+    return response(200);
+  });
+  const snapshot = layerSnapshot();
+  const servedByA = async (n: number): Promise<number> => {
+    let a = 0;
+    for (let i = 0; i < n; i++) {
+      const x = layerExchange(snapshot);
+      await layer(x);
+      if (x.upstreamAddress === 'a:1') a++;
+      clock += 100; // sequential traffic, ten requests a second
+    }
+    return a;
+  };
+  await servedByA(20); // a slow spell: a is tried once and avoided
+  slow.clear();
+  // b is read all the time, a never: a's cost decays by the clock alone, so a is tried again and, fast now,
+  // wins back its share (it used to keep its slow reading and get nothing, however long).
+  await servedByA(800); // 80 s of steady traffic, both fast
+  assert.ok((await servedByA(100)) >= 40, 'a, fast again, gets about half');
 });
 
 test('round robin when the service asks for it', async () => {
