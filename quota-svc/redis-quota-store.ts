@@ -61,41 +61,72 @@ export interface RedisQuotaStoreOptions {
   url: string;
   /** Per-command timeout (ms): a hung Redis must not hold leases hostage (default 500). */
   commandTimeoutMs?: number;
+  /** PING period (ms) that notices a hung Redis when no traffic does (default 1000). */
+  pingIntervalMs?: number;
 }
+
+/** ioredis' message for a command past `commandTimeout`. */
+const COMMAND_TIMED_OUT = 'Command timed out';
 
 export class RedisQuotaStore implements QuotaStore {
   readonly backend = 'redis' as const;
   private readonly redis: Redis;
   private readonly log = logger('quota-redis');
   private up = false;
+  private readonly pinger: NodeJS.Timeout;
+  private pinging = false;
 
   constructor(options: RedisQuotaStoreOptions) {
+    const commandTimeout = options.commandTimeoutMs ?? 500;
     this.redis = new Redis(options.url, {
       // Fail fast while disconnected instead of queueing: the sidecar's failure mode decides, not a queue.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 500,
+      commandTimeout,
+      // A hung Redis (stopped, or packets dropped) keeps the connection open and ioredis sees no event: past this
+      // long without a byte while commands wait, ioredis drops the connection and reconnects by retryStrategy.
+      socketTimeout: 2 * commandTimeout,
       connectTimeout: 2000,
       // Reconnect forever, at most a second apart, so recovery follows Redis within about a second.
       retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
     });
     this.redis.defineCommand('meshgateAcquire', { numberOfKeys: 1, lua: ACQUIRE_SCRIPT });
     svcBackendUp.set({ backend: 'redis' }, 0);
-    this.redis.on('ready', () => {
-      if (!this.up) this.log.info('redis reachable');
-      this.up = true;
-      svcBackendUp.set({ backend: 'redis' }, 1);
-    });
-    this.redis.on('error', (err: Error) => {
-      if (this.up) this.log.warn({ err: err.message }, 'redis unreachable: global quota answers UNAVAILABLE until it is back');
-      this.markDown();
-    });
+    this.redis.on('ready', () => this.answered());
+    this.redis.on('error', (err: Error) => this.markDown('redis unreachable: global quota answers UNAVAILABLE until it is back', err.message));
     this.redis.on('close', () => this.markDown());
+    // Without traffic nothing would notice a hang: one PING at a time, each bounded by the command timeout.
+    this.pinger = setInterval(() => this.pingOnce(), options.pingIntervalMs ?? 1000).unref();
   }
 
-  private markDown(): void {
+  /** Redis answered (the connection is ready, or a command succeeded): up, said once when it was down. */
+  private answered(): void {
+    if (this.up || this.redis.status !== 'ready') return;
+    this.log.info('redis reachable');
+    this.up = true;
+    svcBackendUp.set({ backend: 'redis' }, 1);
+  }
+
+  /** Down; `message` is logged when it was up (once per outage), with the cause. */
+  private markDown(message?: string, cause?: string): void {
+    if (this.up && message) this.log.warn({ err: cause }, message);
     this.up = false;
     svcBackendUp.set({ backend: 'redis' }, 0);
+  }
+
+  /** A command failed: a timeout means Redis is hung or cut off though the connection looks open. */
+  private failed(err: Error): QuotaStoreUnavailable {
+    if (err.message === COMMAND_TIMED_OUT) this.markDown('redis not answering (hung or cut off): global quota answers UNAVAILABLE until it answers again', err.message);
+    return new QuotaStoreUnavailable(`redis: ${err.message}`);
+  }
+
+  private pingOnce(): void {
+    // Not connected: ioredis' reconnects are what bring it back ('ready').
+    if (this.pinging || this.redis.status !== 'ready') return;
+    this.pinging = true;
+    this.ping()
+      .catch(() => {})
+      .finally(() => (this.pinging = false));
   }
 
   async acquire(request: AcquireRequest): Promise<Grant> {
@@ -107,9 +138,10 @@ export class RedisQuotaStore implements QuotaStore {
         request.requested,
         request.nextWindow ? '1' : '0',
       );
+      if (!this.up) this.answered();
       return { granted, remaining, resetMs, windowStartMs };
     } catch (err) {
-      throw new QuotaStoreUnavailable(`redis: ${(err as Error).message}`);
+      throw this.failed(err as Error);
     }
   }
 
@@ -120,8 +152,9 @@ export class RedisQuotaStore implements QuotaStore {
   async ping(): Promise<void> {
     try {
       await this.redis.ping();
+      if (!this.up) this.answered();
     } catch (err) {
-      throw new QuotaStoreUnavailable(`redis: ${(err as Error).message}`);
+      throw this.failed(err as Error);
     }
   }
 
@@ -131,6 +164,7 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.pinger);
     this.redis.disconnect();
     this.markDown();
   }
