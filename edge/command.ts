@@ -7,6 +7,7 @@ import { envOption, portOption } from '../core/config/cli-options.js';
 import { parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { workersOption } from '../core/node/workers-option.js';
+import { drainDelayOption } from '../core/node/drain-delay-option.js';
 
 /** --cert and --key readable and a matching pair, before anything starts (a usage error names the flag). */
 async function checkCertificate(certFile: string, keyFile: string): Promise<void> {
@@ -47,6 +48,7 @@ export function registerEdge(program: Command): void {
     .addOption(envOption('--escaped-slashes <policy>', 'MESHGATE_ESCAPED_SLASHES', '%2F / %5C in paths: reject (400) or keep (never decoded)').choices(['reject', 'keep']).default('keep'))
     .addOption(envOption('--node-id <id>', 'MESHGATE_NODE_ID', 'node id (default edge-<random>)'))
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config, development certificate').default('.meshgate'))
+    .addOption(drainDelayOption())
     .addOption(workersOption())
     .action(async (opts) => {
       if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the edge reads routes and endpoints from etcd');
@@ -89,6 +91,7 @@ export function registerEdge(program: Command): void {
         workers: opts.workers,
         nodeId: opts.nodeId,
         idPrefix: 'edge',
+        drainDelayMs: opts.drainDelay,
         ports: { '--http-port': opts.httpPort, ...(opts.https && { '--https-port': opts.httpsPort }), '--admin-port': opts.adminPort },
         // Made once, not by every worker at the same time over the same files.
         beforeWorkers: async () => {
@@ -111,6 +114,7 @@ export function registerEdge(program: Command): void {
             trustedProxies,
             normalize: { mergeSlashes: Boolean(opts.mergeSlashes), escapedSlashes: opts.escapedSlashes },
             stateDir,
+            drainDelayMs: opts.drainDelay,
           }),
       });
     });

@@ -63,6 +63,11 @@ export interface EdgeOptions {
   /** Where the development certificate and last-known-good config live. */
   stateDir: string;
   graceMs?: number;
+  /**
+   * On close, keep accepting and serving this long with /readyz at 503 before closing the listeners, so load
+   * balancers and kube-proxy stop sending new connections first (`--drain-delay`; default 0 here).
+   */
+  drainDelayMs?: number;
   /** Proxies (CIDRs) whose X-Forwarded-For is believed. */
   trustedProxies?: TrustedProxies;
   /** Path normalization policy (merge slashes, encoded slashes). */
@@ -137,6 +142,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   const plainHandler = createRequestHandler({ engine: plainEngine, holder: runtime.holder, log });
   const server = http.createServer(serverOptions(limits), plainHandler);
   applyLimits(server, limits);
+  runtime.keepAliveUntilDraining(server);
   answerClientErrors(server, log, 'edge');
   const tunnels = new Tunnels();
   server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels, serve: plainHandler }));
@@ -151,9 +157,10 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   let httpsPort: number | null = null;
   let certificates: CertificateSet | undefined;
   let tickets: SessionTickets | undefined;
+  // Drain order: fail readiness and keep serving through the drain delay, then stop accepting and finish in-flight.
   // Also what a failed start runs: whatever was started is closed (listeners, watches, the node record's lease).
-  const stop = async (grace: number) => {
-    runtime.draining = true;
+  const stop = async (grace: number, drainDelayMs: number) => {
+    await runtime.drain(drainDelayMs);
     certificates?.close();
     await tickets?.close();
     await Promise.all([plain.close(grace), tlsConnections?.close(grace), tunnels.drain(grace)]);
@@ -165,7 +172,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     log.info({ port: httpPort, host, protocols: ['http/1.1', 'h2c'] }, 'edge http listening');
     if (o.httpsPort !== null) httpsPort = await startHttps(o.httpsPort);
   } catch (err) {
-    await stop(0).catch((closeErr: Error) => log.warn({ err: closeErr.message }, 'closing after a failed start'));
+    await stop(0, 0).catch((closeErr: Error) => log.warn({ err: closeErr.message }, 'closing after a failed start'));
     throw err;
   }
   runtime.markListening();
@@ -202,6 +209,7 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
       connectionsCheckingInterval: h1.connectionsCheckingInterval,
     });
     guardHttp2('edge', tlsServer, o.http2);
+    runtime.keepAliveUntilDraining(tlsServer);
     tlsConnections = new SecureConnections(tlsServer, limits);
     tlsServer.on('upgrade', createUpgradeHandler({ engine: secureEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels, serve: handler }));
     certificates.attach(tlsServer);
@@ -220,6 +228,6 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     adminPort: runtime.admin.port,
     runtime,
     certificates,
-    close: () => stop(o.graceMs ?? 5_000),
+    close: () => stop(o.graceMs ?? 5_000, o.drainDelayMs ?? 0),
   };
 }

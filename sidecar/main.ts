@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
+import { DEFAULT_DRAIN_DELAY_MS } from '../core/node/drain-delay-option.js';
 import { DualProtocolServer, answerClientErrors, listen, serverOptions } from '../core/http/serve.js';
 import { Tunnels, createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import { guardHttp2 } from '../core/http/http2-flood-guard.js';
@@ -177,6 +178,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   // h2c from the mesh is still HTTP/2 from whoever reaches the port: the same rapid-reset guard as the edge.
   guardHttp2('sidecar', inbound.http2);
   guardHttp2('sidecar', outbound.http2);
+  runtime.keepAliveUntilDraining(inbound.http1, outbound.http1);
   answerClientErrors(inbound.http1, log, 'sidecar-inbound');
   // WebSocket upgrades on `websocket: true` routes: auth and the rest of the inbound chain run, then a tunnel to the app.
   const tunnels = new Tunnels();
@@ -188,10 +190,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   // Drain order: fail readiness, leave the endpoint set, then stop accepting and finish in-flight. Also what a failed
   // start runs: whatever was started is closed (listeners, endpoint, the node record's lease).
   const stop = async (grace: number, drainDelayMs: number | undefined) => {
-    runtime.draining = true;
-    await registration?.deregister();
-    const drainDelay = drainDelayMs ?? (registration ? 1_000 : 0);
-    if (drainDelay > 0) await new Promise((resolve) => setTimeout(resolve, drainDelay));
+    await runtime.drain(drainDelayMs ?? (registration ? DEFAULT_DRAIN_DELAY_MS : 0), () => registration?.deregister());
     await Promise.all([inbound.close(grace), outbound.close(grace), tunnels.drain(grace)]);
     await Promise.all([appPools.close(), meshPools.close(), appSessions.close(), meshSessions.close()]);
     await closeClients();

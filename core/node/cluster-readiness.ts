@@ -22,8 +22,8 @@ function reasons(state: ReadyState): string[] {
 
 /**
  * The node is ready when at least one worker takes traffic and every worker that takes traffic is ready. A worker
- * still starting (listeners not up) or draining gets no new connections from node:cluster, so it is reported
- * under `workers` but does not hold the node down.
+ * still starting (listeners not up) gets no connections from node:cluster yet, and one draining is on its way out
+ * (it serves only through its drain delay), so either is reported under `workers` but does not hold the node down.
  */
 export function combineReadiness(states: WorkerState[]): ReadyState {
   const serving = states.filter((s) => !reasons(s).some((r) => r === 'listeners' || r === 'draining'));

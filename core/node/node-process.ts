@@ -8,7 +8,8 @@ import type { Store } from '../store/store.js';
 import { initTracing, shutdownTracing } from '../telemetry/tracing.js';
 import { bindFailureAsUsage, checkDistinctPorts } from './bind-failure.js';
 import { onSignals } from './drain-on-signals.js';
-import { runWorkers, workerSlot } from './workers.js';
+import { DEFAULT_STOP_TIMEOUT_MS, runWorkers, workerSlot } from './workers.js';
+import { MAX_TIMER_MS } from '../config/duration.js';
 
 export interface NodeContext {
   store: Store;
@@ -29,6 +30,8 @@ export interface NodeProcessOptions {
   idPrefix: string;
   /** Once in the primary before forking (never in a single process): work the workers would race on. */
   beforeWorkers?: () => Promise<void>;
+  /** The node's drain delay (`--drain-delay`): a worker's drain takes this much longer before it is overdue. */
+  drainDelayMs?: number;
   /** Each listener's flag and the port it asks for: a port that cannot be bound is reported under its flag. */
   ports: Record<string, number>;
   /** Starts the node; when it throws, it has closed whatever it had started itself. */
@@ -63,6 +66,11 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       });
     },
     // Workers parse the same flags; the environment gives them the id the primary chose when none was given.
-    { env: { MESHGATE_NODE_ID: nodeId }, prepare: o.beforeWorkers },
+    {
+      env: { MESHGATE_NODE_ID: nodeId },
+      prepare: o.beforeWorkers,
+      // Above the drain delay plus the listeners' grace: a worker still in its drain delay is not killed.
+      stopTimeoutMs: Math.min(MAX_TIMER_MS, DEFAULT_STOP_TIMEOUT_MS + (o.drainDelayMs ?? 0)),
+    },
   );
 }

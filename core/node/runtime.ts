@@ -1,5 +1,7 @@
 // What every data-plane node (edge, sidecar) has around its listeners: the snapshot it serves, the config
-// watch that feeds it, the admin port, and the drain state /readyz reports.
+// watch that feeds it, the admin port, and the drain (state /readyz reports, delay before the listeners close).
+import type http from 'node:http';
+import type http2 from 'node:http2';
 import { SnapshotHolder } from '../config/snapshot.js';
 import { ConfigWatch } from '../config/config-watch.js';
 import { startAdmin, type AdminServer } from '../http/admin-server.js';
@@ -85,6 +87,31 @@ export class NodeRuntime {
 
   markListening(): void {
     this.listenersUp = true;
+  }
+
+  /**
+   * The first step of a graceful stop, before the listeners close: /readyz answers 503 "draining" at once,
+   * `leave` runs (a sidecar leaves the endpoint set), then the node keeps accepting and serving for `delayMs`, so
+   * whatever routes here (peers' endpoint sets, kube-proxy, a load balancer) stops sending before a new
+   * connection could be refused. Meanwhile HTTP/1.1 responses say `connection: close` (keepAliveUntilDraining).
+   */
+  async drain(delayMs: number, leave?: () => Promise<unknown> | undefined): Promise<void> {
+    this.draining = true;
+    await leave?.();
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+
+  /**
+   * Once the node drains, these servers' HTTP/1.1 responses say `connection: close` and their connections close
+   * after them: keep-alive clients reconnect (elsewhere, once the endpoint is gone) instead of having an idle
+   * connection closed under them when the listeners close. HTTP/2 sessions get their GOAWAY at the close.
+   */
+  keepAliveUntilDraining(...servers: (http.Server | http2.Http2SecureServer)[]): void {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (this.draining && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
+    };
+    // First, before the handler can write the head.
+    for (const server of servers) server.prependListener('request', onRequest as never);
   }
 
   async stop(): Promise<void> {

@@ -7,6 +7,9 @@ import { serveClusterMetrics, workerMetrics } from './cluster-metrics.js';
 import { serveClusterReadiness } from './cluster-readiness.js';
 import { logger } from '../telemetry/log.js';
 
+/** Workers still running this long after SIGTERM are killed: above the listeners' grace (5 s). */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
 /** Tells a worker its slot (1..N): a replacement takes the slot, hence the node id, of the worker it replaces. */
 const SLOT_ENV = 'MESHGATE_WORKER_SLOT';
 
@@ -17,7 +20,7 @@ export interface WorkersOptions {
   prepare?: () => Promise<void>;
   /** A worker dying more often than this per minute is not restarted (a crash loop; default 10). */
   maxRestartsPerMinute?: number;
-  /** Workers still running this long after SIGTERM are killed (default 10 s, above the listeners' grace). */
+  /** Workers still running this long after SIGTERM are killed (default DEFAULT_STOP_TIMEOUT_MS). */
   stopTimeoutMs?: number;
 }
 
@@ -102,7 +105,7 @@ export async function runWorkers(n: number, start: () => Promise<void>, options:
     for (const w of workers) w.process.kill('SIGTERM');
     setTimeout(() => {
       for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
-    }, options.stopTimeoutMs ?? 10_000).unref();
+    }, options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS).unref();
   }
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
