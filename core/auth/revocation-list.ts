@@ -1,4 +1,5 @@
-// The sidecar's mirror of `revoked/` in the store: O(1) checks per request, and fail-closed when it may be stale.
+// The sidecar's mirror of `revoked/` in the store: O(1) checks per request, and fail-closed when it may be stale
+// or was never loaded.
 import type { Store, Watcher, WatchEvent } from '../store/store.js';
 import { logger } from '../telemetry/log.js';
 import { client } from '../telemetry/metrics.js';
@@ -13,7 +14,7 @@ const entriesGauge = new client.Gauge({
 });
 const staleGauge = new client.Gauge({
   name: 'meshgate_auth_revocations_stale',
-  help: '1 while the revocation mirror may be stale (store unreachable past the bound): authenticated routes fail closed.',
+  help: '1 while the revocation mirror may be stale (never loaded from the store, or store unreachable past the bound): authenticated routes fail closed.',
 });
 const staleSeconds = new client.Gauge({
   name: 'meshgate_auth_store_disconnected_seconds',
@@ -40,6 +41,11 @@ export interface RevocationListOptions {
   checkIntervalMs?: number;
   /** Epoch-millisecond clock (injected in tests). */
   now?: () => number;
+  /**
+   * Whatever else authentication needs from the store has been read from it at least once (the sidecar's key
+   * set): until then the list counts as not loaded, so authenticated routes fail closed. Default: nothing else.
+   */
+  othersLoaded?: () => boolean;
 }
 
 interface Held {
@@ -64,10 +70,18 @@ export class RevocationList {
    * can be reachable again before this watch has re-read, and revocations made meanwhile are not here yet.
    */
   private awaitingResync = false;
+  /**
+   * False until `revoked/` has been read from the store once (a watch's `reset`, or our own read). A node started
+   * from its last-known-good config while the store is down has no revocations and no keys: it must fail closed
+   * at once, not serve from nothing for the staleness bound.
+   */
+  private listLoaded = false;
   private resyncing = false;
-  private reportedStale = false;
+  /** What the last warning said, so each transition is logged once. */
+  private reportedStale: false | 'stale' | 'not loaded' = false;
   private readonly staleAfterMs: number;
   private readonly now: () => number;
+  private readonly othersLoaded: () => boolean;
 
   private constructor(
     private readonly store: Store,
@@ -75,6 +89,7 @@ export class RevocationList {
   ) {
     this.staleAfterMs = options.staleAfterMs ?? 10_000;
     this.now = options.now ?? Date.now;
+    this.othersLoaded = options.othersLoaded ?? (() => true);
   }
 
   static async watch(store: Store, options: RevocationListOptions = {}): Promise<RevocationList> {
@@ -83,6 +98,7 @@ export class RevocationList {
     const interval = options.checkIntervalMs ?? Math.max(100, Math.floor(list.staleAfterMs / 4));
     list.timer = setInterval(() => list.sample(), interval);
     list.timer.unref();
+    list.sample();
     return list;
   }
 
@@ -95,11 +111,21 @@ export class RevocationList {
     return bySubject !== undefined && (t.iat === undefined || t.iat < (bySubject.record.before ?? Infinity));
   }
 
+  /** True once revocations (and what `othersLoaded` names) have been read from the store at least once. */
+  get loaded(): boolean {
+    return this.listLoaded && this.othersLoaded();
+  }
+
   /**
-   * True when the store has been unreachable for longer than the bound: a revocation may have been missed,
-   * so the caller must fail closed. Reads the store's flag, so it turns true without waiting for the timer.
+   * True when the caller must fail closed: the mirror was never loaded from the store, or the store has been
+   * unreachable for longer than the bound (a revocation may have been missed). Reads the store's flag, so it
+   * turns true without waiting for the timer.
    */
   get stale(): boolean {
+    if (!this.loaded) {
+      if (!this.listLoaded && this.store.connected) this.resync();
+      return true;
+    }
     if (this.store.connected && !this.awaitingResync) {
       if (this.disconnectedSince !== undefined) this.sample();
       return false;
@@ -112,10 +138,11 @@ export class RevocationList {
   }
 
   /** For /readyz detail. */
-  status(): { revocations: number; storeConnected: boolean; stale: boolean; disconnectedForMs: number } {
+  status(): { revocations: number; loaded: boolean; storeConnected: boolean; stale: boolean; disconnectedForMs: number } {
     const stale = this.stale;
     return {
       revocations: this.size,
+      loaded: this.loaded,
       storeConnected: this.store.connected,
       stale,
       disconnectedForMs: this.disconnectedSince === undefined ? 0 : this.now() - this.disconnectedSince,
@@ -142,29 +169,32 @@ export class RevocationList {
   private sample(): void {
     const now = this.now();
     if (!this.store.connected) this.awaitingResync = true;
-    else if (this.awaitingResync) this.resync();
+    else if (this.awaitingResync || !this.listLoaded) this.resync();
     if (this.store.connected && !this.awaitingResync) {
       if (this.disconnectedSince !== undefined) {
         log.info({ disconnectedForMs: now - this.disconnectedSince }, 'store reachable and revocations re-read; mirror fresh');
         this.disconnectedSince = undefined;
       }
-      this.reportedStale = false;
-      staleGauge.set(0);
       staleSeconds.set(0);
-      return;
-    }
-    if (this.disconnectedSince === undefined) {
+    } else if (this.disconnectedSince === undefined) {
       this.disconnectedSince = now;
       log.warn({ staleAfterMs: this.staleAfterMs }, 'store unreachable; revocations may go stale');
     }
-    const down = now - this.disconnectedSince;
-    staleSeconds.set(down / 1000);
-    const stale = down > this.staleAfterMs;
+    const down = this.disconnectedSince === undefined ? 0 : now - this.disconnectedSince;
+    if (this.disconnectedSince !== undefined) staleSeconds.set(down / 1000);
+    const loaded = this.loaded;
+    const stale = !loaded || down > this.staleAfterMs;
     staleGauge.set(stale ? 1 : 0);
-    if (stale && !this.reportedStale) {
-      this.reportedStale = true;
-      log.warn({ disconnectedForMs: down }, 'revocation mirror stale: authenticated routes fail closed until the store is back');
+    if (!stale) {
+      if (this.reportedStale === 'not loaded') log.info('keys and revocations loaded from the store; authenticated routes served');
+      this.reportedStale = false;
+      return;
     }
+    const reason = loaded ? 'stale' : 'not loaded';
+    if (this.reportedStale === reason) return;
+    this.reportedStale = reason;
+    if (loaded) log.warn({ disconnectedForMs: down }, 'revocation mirror stale: authenticated routes fail closed until the store is back');
+    else log.warn('keys and revocations not loaded from the store yet: authenticated routes fail closed until they are');
   }
 
   /**
@@ -180,6 +210,7 @@ export class RevocationList {
         if (!this.store.connected) return;
         for (const [key, value] of entries) this.apply({ type: 'put', key, value }, true);
         this.awaitingResync = false;
+        this.listLoaded = true;
         this.sample();
       },
       () => {
@@ -192,6 +223,7 @@ export class RevocationList {
     if (event.type === 'reset') {
       // A re-read of the whole prefix follows synchronously: once it is in, the mirror is complete again.
       this.awaitingResync = false;
+      this.listLoaded = true;
       const generation = ++this.generation;
       // Keep the old entries until the re-read's puts are in: a re-read must never un-revoke, even for a tick.
       setImmediate(() => {

@@ -6,6 +6,7 @@ import { MemoryStore } from '../../../../core/store/memory-store.js';
 import type { Store, WatchEvent } from '../../../../core/store/store.js';
 import { RevocationList } from '../../../../core/auth/revocation-list.js';
 import { revocationStoreKey, type RevocationRecord } from '../../../../core/auth/revocation-record.js';
+import { storeDownAtStart } from '../../../support/store-down-at-start.js';
 
 const token = (o: Partial<{ jti: string; sub: string; iat: number; kid: string; opaqueHash: string }> = {}) => ({
   jti: undefined,
@@ -155,6 +156,56 @@ test('reachable again is not fresh again: stale until the revocations missed mea
     await nextTick();
     await nextTick();
     assert.equal(list.isRevoked(token({ jti: 'missed' })), true, 'read back in after reconnecting');
+    assert.equal(list.stale, false);
+  } finally {
+    await list.close();
+  }
+});
+
+test('never loaded (started while the store is down): stale at once, not after the bound; fresh once revoked/ is read', async () => {
+  const memory = new MemoryStore();
+  await memory.put(revocationStoreKey('jti', 'old'), record('jti', 'old'));
+  const down = storeDownAtStart(memory);
+  let now = 7_000_000;
+  const list = await RevocationList.watch(down.store, { staleAfterMs: 10_000, now: () => now });
+  try {
+    assert.equal(list.stale, true, 'nothing was ever read: fail closed from the first request');
+    assert.deepEqual({ loaded: list.status().loaded, stale: list.status().stale }, { loaded: false, stale: true });
+    now += 60_000;
+    assert.equal(list.stale, true);
+    await down.up();
+    assert.equal(list.isRevoked(token({ jti: 'old' })), true, 'the re-read brought it');
+    assert.equal(list.stale, false);
+    assert.equal(list.status().loaded, true);
+  } finally {
+    await list.close();
+  }
+});
+
+test('never loaded: reachable again, the list reads revoked/ itself even before its watch re-reads', async () => {
+  const memory = new MemoryStore();
+  await memory.put(revocationStoreKey('jti', 'old'), record('jti', 'old'));
+  const down = storeDownAtStart(memory);
+  const list = await RevocationList.watch(down.store, { staleAfterMs: 10_000 });
+  try {
+    await down.up({ watches: false });
+    assert.equal(list.stale, true, 'reachable, not read yet');
+    await nextTick();
+    assert.equal(list.isRevoked(token({ jti: 'old' })), true);
+    assert.equal(list.stale, false);
+  } finally {
+    await list.close();
+  }
+});
+
+test('not loaded while what othersLoaded names (the key set) has not been read yet', async () => {
+  const store = new MemoryStore();
+  let keysLoaded = false;
+  const list = await RevocationList.watch(store, { othersLoaded: () => keysLoaded });
+  try {
+    assert.equal(list.stale, true);
+    assert.equal(list.status().loaded, false);
+    keysLoaded = true;
     assert.equal(list.stale, false);
   } finally {
     await list.close();
