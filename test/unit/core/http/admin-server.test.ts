@@ -49,7 +49,7 @@ function rawExchange(port: number, bytes: string): Promise<string> {
   });
 }
 
-test('bad framing on an admin port (authz-svc and registry APIs live there): a JSON 431 / 400 with a request id, not node's empty answer, and not counted as data-path traffic', async () => {
+test('bad framing on an admin port (authz-svc and registry APIs live there): a JSON 431 / 400 with a request id instead of node empty answer, and not counted as data-path traffic', async () => {
   const admin = await startAdmin({ port: 0, role: 'test', ready: () => ({ ready: true }), config: () => ({}) });
   try {
     const cases = [
