@@ -21,6 +21,8 @@ export const ERROR_CATALOGUE = {
   auth_unavailable: { status: 503, message: 'Authentication cannot be checked right now (revocation state stale or introspection unavailable).' },
   quota_unavailable: { status: 503, message: 'The quota service is unavailable and the policy fails closed.' },
   deadline_exceeded: { status: 504, message: 'The request deadline was exceeded.' },
+  // Never sent (nobody is left to read it): the access log, metrics and spans record it, as nginx's 499 does.
+  client_closed: { status: 499, message: 'The client closed the request before the response was complete.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -25,6 +25,7 @@ const GRPC_STATUS = {
   auth_unavailable: 14,
   quota_unavailable: 14,
   deadline_exceeded: 4, // DEADLINE_EXCEEDED
+  client_closed: 1, // CANCELLED (never sent: the caller is gone; recorded in spans)
 } as const satisfies Record<ErrorCode, number>;
 
 /** application/grpc and application/grpc+proto etc.; not grpc-web, whose status travels in the body. */

@@ -62,6 +62,8 @@ export class Exchange {
   upstreamBody: UpstreamBody | undefined;
   /** The upstream try in flight (its body once answered): cut when the client goes away first. */
   inflight: UpstreamBody | undefined;
+  /** The client went away before its response was complete: no further try is sent, nothing counts it. */
+  clientGone: boolean;
   /** Upstream tries made (1 + retries). */
   attempts: number;
   /** The route's per-try timeout (ms) as the deadline layer stamped it for the try in flight; Infinity when none. */
@@ -99,6 +101,7 @@ export class Exchange {
     this.upstreamAddress = '';
     this.upstreamBody = undefined;
     this.inflight = undefined;
+    this.clientGone = false;
     this.attempts = 0;
     this.perTryTimeoutMs = Infinity;
     this.error = undefined;

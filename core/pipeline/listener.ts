@@ -9,6 +9,7 @@ import { forwardableResponseHeaders } from '../http/forward-headers.js';
 import { isGrpcRequest, sendGrpcError } from '../http/grpc-status.js';
 import { internalErrors } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/log.js';
+import { CLIENT_GONE } from '../upstream/upstream.js';
 import { Engine, runChain, type CompiledChains } from './engine.js';
 import { Exchange } from './exchange.js';
 import type { Reply, Stage, Verdict } from './stage.js';
@@ -42,6 +43,8 @@ export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions
   };
 
   const respond = (x: Exchange, verdict: Verdict, response: Stage[]) => {
+    // The client left while a stage or the upstream worked: nothing is sent, the upstream's answer is dropped.
+    if (x.clientGone) return x.upstreamBody?.destroy(CLIENT_GONE);
     if (verdict instanceof MeshError) return sendError(x, verdict);
     if (verdict) return sendReply(x, verdict);
     if (!x.upstreamBody) return sendError(x, new MeshError('internal', 'The forward stage produced no response.'));
@@ -59,7 +62,15 @@ export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions
     x.snapshot = snapshot;
     const chains = engine.chainsFor(snapshot);
     res.once('close', () => {
-      if (!res.writableFinished) x.inflight?.destroy();
+      // writableEnded, not writableFinished: an HTTP/2 response reads as finished once its stream is closed, a
+      // client's RST_STREAM included, so a cancelled gRPC call was never cancelled upstream.
+      if (!res.writableEnded) {
+        // The client went away first (or the response was cut). The try in flight is cancelled with a reason no
+        // layer takes for the upstream's failure: nginx and Envoy neither retry it nor count it against a breaker.
+        x.clientGone = true;
+        x.error ??= new MeshError('client_closed');
+        x.inflight?.destroy(CLIENT_GONE);
+      }
       finish(x, chains);
     });
     try {
@@ -134,7 +145,7 @@ function sendUpstream(x: Exchange): void {
   if (x.requestId && headers['x-request-id'] === undefined) headers['x-request-id'] = x.requestId;
   res.writeHead(x.status, headers);
   x.upstreamBody!.pipeTo(res, (err) => {
-    if (err && !res.writableFinished) {
+    if (err && err !== CLIENT_GONE && !res.writableFinished) {
       // The upstream reset mid-response: the status is already sent, so the only honest signal is a reset.
       x.error = new MeshError('upstream_failed', 'The upstream connection failed mid-response.');
       res.destroy();

@@ -11,7 +11,7 @@ import { grpcTimeout } from '../http/grpc-timeout.js';
 import type { H2Sessions } from './h2-sessions.js';
 import { bodyKind } from '../http/request-body.js';
 import { bufferedBodies, streamedBodies } from './pool.js';
-import { UpstreamFailure, upstreamError, type BodySink, type Upstream, type UpstreamBody, type UpstreamResponse } from './upstream.js';
+import { UpstreamFailure, clientGone, upstreamError, type BodySink, type Upstream, type UpstreamBody, type UpstreamResponse } from './upstream.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 /** With no deadline, the wait for the response headers is still bounded, as poolUpstream's headersTimeout. */
@@ -61,6 +61,7 @@ function requestBody(x: Exchange): Readable | Buffer | null {
 
 export function h2Upstream(sessions: H2Sessions): Upstream {
   return (x: Exchange): Promise<UpstreamResponse> => {
+    if (x.clientGone) return Promise.reject(clientGone());
     const limit = Math.min(x.remainingMs(), x.perTryTimeoutMs);
     const address = x.upstreamAddress;
     const call = new H2Call(address, limit);

@@ -6,7 +6,7 @@ import { bodyKind } from '../http/request-body.js';
 import { parseDuration } from '../config/duration.js';
 import type { ServiceConfig } from '../config/schema.js';
 import { DispatchedResponse } from './dispatched-response.js';
-import { upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
+import { clientGone, upstreamError, type Upstream, type UpstreamResponse } from './upstream.js';
 
 export interface PoolOptions {
   /** Max connections per origin unless the service's connectionPool says otherwise. */
@@ -75,6 +75,7 @@ function requestBody(x: Exchange): Readable | Buffer | null {
  */
 export function poolUpstream(pools: PoolSet): Upstream {
   return (x: Exchange): Promise<UpstreamResponse> => {
+    if (x.clientGone) return Promise.reject(clientGone());
     const remaining = x.remainingMs();
     const limit = Math.min(remaining, x.perTryTimeoutMs);
     const timeout = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 300_000;

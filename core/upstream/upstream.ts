@@ -27,6 +27,18 @@ export interface UpstreamResponse {
   body: UpstreamBody;
 }
 
+/**
+ * Why a try was cut when the client went away. One instance: it is a reason, never thrown to a caller, and an Error
+ * made per abort would capture a stack each time. upstreamError maps it to `client_closed`, which is not an
+ * UpstreamFailure: no retry replays the request and no breaker or outlier detection counts it against the upstream.
+ */
+export const CLIENT_GONE = Object.assign(new Error('the client closed the request'), { name: 'ClientGone' });
+
+/** The refusal of a try not sent because the client is already gone (it left during backoff or a slow stage). */
+export function clientGone(): MeshError {
+  return new MeshError('client_closed');
+}
+
 /** Send the exchange's request to `x.upstreamAddress` (set by the balance layer or the forward stage). */
 export type Upstream = (x: Exchange) => Promise<UpstreamResponse>;
 
@@ -74,6 +86,7 @@ function failureKind(err: unknown): FailureKind {
 /** Map an undici/network error to the mesh error a client sees, keeping how it failed for the layers. */
 export function upstreamError(err: unknown, address = ''): MeshError {
   if (err instanceof MeshError) return err;
+  if (err === CLIENT_GONE) return clientGone();
   // undici refused to send what the mesh built (a header value it cannot carry): the mesh's fault, not the
   // upstream's, so it is not retried and does not count against the upstream's breaker or outlier detection.
   if (err instanceof undiciErrors.InvalidArgumentError) return new MeshError('internal', 'The request could not be sent upstream.');

@@ -307,6 +307,33 @@ test('the mesh itself enforces grpc-timeout: a caller that does not time out get
   }
 });
 
+test('a caller that cancels its call cancels it in the app, through the edge and through the outbound listener', async () => {
+  // Before, an HTTP/2 response whose stream the client reset read as finished (writableFinished) once its head was
+  // out, so the upstream stream was never reset and the app ran the call to its end: a watch stream ran until the
+  // route deadline. A unary call cancelled before its answer is cancelled too.
+  for (const outbound of [false, true]) {
+    const client = echoClient(outbound);
+    const cancelled = app.cancelled;
+    const stream = client.ServerStream({ text: 'watch', count: 100, sleepMs: 300 }, authed());
+    const ended = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve));
+    stream.on('error', () => undefined);
+    await new Promise((resolve) => stream.once('data', resolve));
+    stream.cancel();
+    assert.equal((await ended).code, grpc.status.CANCELLED);
+    await waitFor(() => app.cancelled > cancelled, `the app to see the stream cancelled (${outbound ? 'outbound' : 'edge'})`);
+
+    const started = app.started;
+    let call: grpc.ClientUnaryCall | undefined;
+    const answered = new Promise<grpc.ServiceError | null>((resolve) => {
+      call = client.Unary({ text: 'long', sleepMs: 15_000 }, authed(), {}, (err: grpc.ServiceError | null) => resolve(err));
+    });
+    await waitFor(() => app.started > started, 'the call to reach the app');
+    call!.cancel();
+    assert.equal((await answered)?.code, grpc.status.CANCELLED);
+    await waitFor(() => app.cancelled > cancelled + 1, `the app to see the call cancelled (${outbound ? 'outbound' : 'edge'})`);
+  }
+});
+
 test('east-west: a gRPC call through the sidecar outbound (h2c) reaches the service through its inbound', async () => {
   const r = await unary(echoClient(true), { text: 'east-west' });
   assert.equal(r.err, null);

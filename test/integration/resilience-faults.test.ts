@@ -40,6 +40,7 @@ const CONFIG = {
     { name: 'flaky', loadBalancer: 'round-robin', circuitBreaker: NO_BREAKER, outlierDetection: { consecutiveErrors: 3, baseEjectionTime: '3s', maxEjectionPercent: 50 } },
     { name: 'narrow', circuitBreaker: NO_BREAKER, connectionPool: { maxConnections: 1, maxPending: 0 } },
     { name: 'held', circuitBreaker: NO_BREAKER },
+    { name: 'left', circuitBreaker: { volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeout: '30s' } },
   ],
   routes: [
     route('storm', 'storm'),
@@ -55,6 +56,7 @@ const CONFIG = {
     route('flaky', 'flaky'),
     route('narrow', 'narrow'),
     route('held', 'held', { timeouts: { request: '60s' } }),
+    route('left', 'left', { timeouts: { request: '60s' }, retry: { attempts: 3, retryOn: ['reset', 'gateway-error'] } }),
   ],
 } as MeshConfig;
 
@@ -258,4 +260,29 @@ test('a client that goes away cancels the request on every hop: the app sees its
   socket.destroy();
   // The route allows 60 s: only the cancellation (edge → sidecar → app) ends the app's request this soon.
   await waitFor(() => held.app.abandoned === 1, 'the app to see its held request abandoned', 10_000);
+});
+
+test('clients that give up are neither retried nor counted against the upstream: the app gets each request once, the breaker stays closed', async () => {
+  const { app } = await mesh.addInstance('left', 'slow');
+  const { port } = new URL(mesh.edgeUrl);
+  // Six GETs (idempotent, retried on a reset by this route) whose clients leave while the app holds them. Before,
+  // the mesh took each departure for an upstream reset: it sent the request again on every hop, and counted it as
+  // a failure, so a few impatient clients opened the breaker for everyone.
+  for (let i = 1; i <= 6; i++) {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(`GET /left/${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    await app.waitForHeld(i);
+    socket.destroy();
+    await waitFor(() => app.abandoned === i, `the app to see request ${i} abandoned`, 10_000);
+  }
+  await app.setMode('ok');
+  const res = await mesh.get('/left/after');
+  assert.equal(res.status, 200, res.body);
+  assert.equal((await mesh.admin('/config')).breakers.left, 'closed');
+  // A replay would have reached the app before the request sent after them.
+  assert.deepEqual(
+    app.received.map((r) => r.path),
+    ['/left/1', '/left/2', '/left/3', '/left/4', '/left/5', '/left/6', '/left/after'],
+  );
 });

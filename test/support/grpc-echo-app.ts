@@ -30,6 +30,8 @@ export function loadEcho(): { Echo: grpc.ServiceClientConstructor } {
 
 export interface GrpcEchoApp {
   port: number;
+  /** Calls that reached the app. */
+  readonly started: number;
   /** Calls whose 'cancelled' event fired (the client, a deadline or the mesh cut them). */
   readonly cancelled: number;
   close(): Promise<void>;
@@ -70,9 +72,13 @@ function trailer(): grpc.Metadata {
 export async function startGrpcEchoApp(): Promise<GrpcEchoApp> {
   const { Echo } = loadEcho();
   const server = new grpc.Server();
+  let started = 0;
   let cancelled = 0;
-  const watch = (call: { once(event: 'cancelled', listener: () => void): unknown }) => call.once('cancelled', () => cancelled++);
-  const sleep = (ms: number, call: grpc.ServerUnaryCall<EchoRequest, EchoReply>) =>
+  const watch = (call: { once(event: 'cancelled', listener: () => void): unknown }) => {
+    started++;
+    call.once('cancelled', () => cancelled++);
+  };
+  const sleep = (ms: number, call: { once(event: 'cancelled', listener: () => void): unknown }) =>
     new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(true), ms);
       call.once('cancelled', () => {
@@ -90,11 +96,15 @@ export async function startGrpcEchoApp(): Promise<GrpcEchoApp> {
       call.sendMetadata(initialMetadata());
       callback(null, reply(call, `echo: ${req.text}`), trailer());
     },
-    ServerStream(call: grpc.ServerWritableStream<EchoRequest, EchoReply>) {
+    async ServerStream(call: grpc.ServerWritableStream<EchoRequest, EchoReply>) {
       watch(call);
       const req = call.request;
       call.sendMetadata(initialMetadata());
-      for (let i = 0; i < (req.count ?? 0); i++) call.write(reply(call, `${req.text} #${i}`, i));
+      for (let i = 0; i < (req.count ?? 0); i++) {
+        // With sleep_ms, a pause after each reply: a stream still open when its caller cancels.
+        if (i > 0 && req.sleepMs && !(await sleep(req.sleepMs, call))) return;
+        call.write(reply(call, `${req.text} #${i}`, i));
+      }
       if (req.failCode) call.emit('error', failure(req.failCode, req.text ?? ''));
       else call.end(trailer());
     },
@@ -120,6 +130,9 @@ export async function startGrpcEchoApp(): Promise<GrpcEchoApp> {
   );
   return {
     port,
+    get started() {
+      return started;
+    },
     get cancelled() {
       return cancelled;
     },
