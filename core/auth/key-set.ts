@@ -10,6 +10,7 @@ const log = logger('key-set');
 const keysGauge = new client.Gauge({
   name: 'meshgate_auth_keys',
   help: 'Public signing keys held in this process, from the store.',
+  aggregator: 'min', // --workers: each worker mirrors the same keys; a worker behind shows, a sum would double them
 });
 
 export interface KeyEntry {

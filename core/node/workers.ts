@@ -1,6 +1,6 @@
 // `--workers N`: run a node's start function in N node:cluster workers sharing its listening ports, restart a
-// worker that dies (in the same slot), stop them all on SIGTERM/SIGINT; /metrics is summed over them and
-// /readyz is the node's readiness over all of them.
+// worker that dies (in the same slot), stop them all on SIGTERM/SIGINT; /metrics merges them (cluster-metrics.ts)
+// and /readyz is the node's readiness over all of them.
 import cluster from 'node:cluster';
 import { UsageError } from '../config/usage-error.js';
 import { serveClusterMetrics, workerMetrics } from './cluster-metrics.js';

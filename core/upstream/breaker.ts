@@ -20,6 +20,7 @@ const stateGauge = new client.Gauge({
   name: 'meshgate_breaker_state',
   help: 'Circuit breaker state per upstream service: 0 closed, 1 half-open, 2 open.',
   labelNames: ['tier', 'service'] as const,
+  aggregator: 'max', // --workers: the node's state is its worst worker's (one open is open), never a sum
 });
 
 const log = logger('breaker');

@@ -1,6 +1,7 @@
 // `meshgate sidecar --workers 2` as a real process on real etcd: both workers answer requests, /metrics on the
-// shared admin port is their sum, each worker is its own node (nodes/ and endpoints/ records), a killed worker is
-// replaced in its slot, and SIGTERM stops them all.
+// shared admin port merges them (counters summed, gauges by their aggregator), each worker is its own node (nodes/
+// and endpoints/ records), a killed worker is replaced in its slot without the node's counters going down, and
+// SIGTERM stops them all.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -12,6 +13,7 @@ import { meshConfigYaml } from '../support/mesh-config.js';
 import { runMeshgate, spawnMeshgate, type MeshProcess } from '../support/spawn-mesh.js';
 import { startEcho, type DemoApp } from '../../compose/demo/apps.js';
 import { EtcdStore } from '../../core/store/etcd-store.js';
+import { SigningKeys } from '../../authz-svc/signing-keys.js';
 import { waitFor } from '../support/wait-for.js';
 
 const CONFIG = meshConfigYaml(['public'], ['echo']);
@@ -19,6 +21,7 @@ const NODE_ID = 'echo-t';
 
 let etcd: EtcdProcess;
 let store: EtcdStore;
+let keys: SigningKeys;
 let dir: string;
 let app: DemoApp;
 let sidecar: MeshProcess;
@@ -76,6 +79,8 @@ before(async () => {
   writeFileSync(join(dir, 'routes.yaml'), CONFIG);
   const applied = await runMeshgate(['apply', join(dir, 'routes.yaml'), '--etcd', etcd.endpoint, '--message', 'test']);
   assert.equal(applied.code, 0, applied.stderr);
+  // Two public keys (active and next) that every worker mirrors.
+  keys = await SigningKeys.create(store, { issuer: 'https://issuer.test' });
   app = await startEcho();
   sidecar = spawnMeshgate(
     ['sidecar', '--service', 'echo', '--app', `127.0.0.1:${app.port}`, '--workers', '2', '--node-id', NODE_ID,
@@ -92,24 +97,44 @@ before(async () => {
 
 after(async () => {
   await sidecar?.stop('SIGKILL');
+  await keys?.close();
   await store?.close();
   await app?.close();
   await etcd?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** The value of the sample whose line starts with `series` on the admin port's /metrics. */
+async function sample(series: string): Promise<number> {
+  const metrics = await get(adminPort, '/metrics');
+  assert.equal(metrics.status, 200, metrics.body);
+  const line = metrics.body.split('\n').find((l) => l.startsWith(`${series} `));
+  assert.ok(line, `${series} in /metrics`);
+  return Number(line.split(' ').pop());
+}
+
+const REQUESTS = 'meshgate_requests_total{tier="sidecar-inbound",route="public",service="echo",status_class="2xx"}';
+
 test('requests are answered by both workers, and /metrics on the admin port is the sum over them', async () => {
   const pids = await pidsServing(20);
   assert.deepEqual([...pids].sort(), [...workerPids()].sort());
   const metrics = await get(adminPort, '/metrics');
   assert.equal(metrics.status, 200);
-  const line = metrics.body.split('\n').find((l) => l.startsWith('meshgate_requests_total{tier="sidecar-inbound",route="public",service="echo",status_class="2xx"}'));
-  assert.equal(Number(line?.split(' ').pop()), 20, line);
+  assert.equal(await sample(REQUESTS), 20);
   // The duration histogram too (BatchedHistogram, through prom-client's AggregatorRegistry).
   const count = metrics.body.split('\n').find((l) => l.startsWith('meshgate_request_duration_seconds_count{') && l.includes('tier="sidecar-inbound"') && l.includes('route="public"'));
   assert.equal(Number(count?.split(' ').pop()), 20, count);
   const inf = metrics.body.split('\n').find((l) => l.startsWith('meshgate_request_duration_seconds_bucket{') && l.includes('le="+Inf"') && l.includes('route="public"') && l.includes('tier="sidecar-inbound"'));
   assert.equal(Number(inf?.split(' ').pop()), 20, inf);
+});
+
+test('/metrics: a gauge is merged by its aggregator, not summed over the workers', async () => {
+  // Once every worker mirrors both keys (each says so in /readyz), the node holds 2 keys, not 2 per worker.
+  await waitFor(async () => {
+    const workers = (await readyz())?.body.workers as { auth?: { keys?: number } }[] | undefined;
+    return workers?.length === 2 && workers.every((w) => w.auth?.keys === 2);
+  }, 'both workers holding the two keys');
+  assert.equal(await sample('meshgate_auth_keys'), 2);
 });
 
 /** GET /readyz on a connection of its own; a worker that cannot answer (stopped) times out: undefined. */
@@ -155,9 +180,13 @@ test('each worker is a node of its own: nodes/<id>-w<slot> and one endpoint each
   assert.deepEqual([...addresses], [`127.0.0.1:${inboundPort}`]);
 });
 
-test('a killed worker is replaced in its slot and serves', async () => {
+test('a killed worker is replaced in its slot and serves; the node\'s counters do not go down', async () => {
   const before = workerPids();
   const [victim] = before;
+  // Read now, with what the victim counted: the primary keeps it when the victim is gone.
+  assert.equal(await sample(REQUESTS), sent);
+  const seconds = 'meshgate_request_duration_seconds_count{tier="sidecar-inbound",route="public",service="echo",status_class="2xx"}';
+  assert.equal(await sample(seconds), sent);
   process.kill(victim, 'SIGKILL');
   const died = await sidecar.waitForLine((l) => l.msg === 'worker died; starting another' && l.pid === victim);
   const replaced = await sidecar.waitForLine((l) => l.msg === 'snapshot swapped in' && l.node === `${NODE_ID}-w${died.slot}` && l.pid !== victim, 60_000);
@@ -165,6 +194,9 @@ test('a killed worker is replaced in its slot and serves', async () => {
   let serving = new Set<number>();
   await waitFor(async () => (serving = await pidsServing(4)).has(Number(replaced.pid)), `the new worker ${replaced.pid} answering`);
   assert.ok(!serving.has(victim));
+  // Every request ever answered, the victim's included (a drop would read as a counter reset to Prometheus).
+  assert.equal(await sample(REQUESTS), sent);
+  assert.equal(await sample(seconds), sent);
 });
 
 test('SIGTERM stops every worker and deregisters their endpoints', async () => {
