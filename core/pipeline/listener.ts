@@ -70,7 +70,7 @@ export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions
         x.clientGone = true;
         x.error ??= new MeshError('client_closed');
         x.inflight?.destroy(CLIENT_GONE);
-      }
+      } else if (!req.complete && !req.destroyed) drainUnread(req);
       finish(x, chains);
     });
     try {
@@ -97,6 +97,17 @@ export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions
       rescue(x, err);
     }
   }
+}
+
+/**
+ * The response went out before the request body was read to its end (an app that answers a large upload early).
+ * undici stops reading it then, and node leaves a body it saw consumed alone, so on a keep-alive connection the rest
+ * of the body stalled the next request (and, through the edge's pooled connection to a sidecar, other clients'
+ * requests). What is left is read and thrown away, as node does with a body nobody read.
+ */
+function drainUnread(req: IncomingMessage): void {
+  req.unpipe();
+  req.resume();
 }
 
 function baseHeaders(x: Exchange): Record<string, string | string[]> {

@@ -1,6 +1,6 @@
 // undici connection pools, one per upstream origin, kept alive across requests and config reloads.
 import { Pool } from 'undici';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Exchange } from '../pipeline/exchange.js';
 import { bodyKind } from '../http/request-body.js';
 import { parseDuration } from '../config/duration.js';
@@ -66,7 +66,12 @@ export const streamedBodies = new WeakMap<Exchange, Readable>();
 function requestBody(x: Exchange): Readable | Buffer | null {
   const buffered = bufferedBodies.get(x) ?? streamedBodies.get(x);
   if (buffered) return buffered;
-  return bodyKind(x.req) === 'none' ? null : x.req;
+  if (bodyKind(x.req) === 'none') return null;
+  // undici destroys the body stream it was given when the response completes before the body was sent (an app that
+  // answers a large upload early). Given the client's own request, that destroyed the client's connection mid-upload,
+  // where nginx and node keep it and read the rest away (the listener does, once the response is out). A client that
+  // goes away still cancels the call: the listener cuts the try in flight.
+  return x.req.pipe(new PassThrough());
 }
 
 /**
