@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
-import { DEFAULT_LIMITS, DualProtocolServer, SecureConnections, answerClientErrors, applyLimits, listen, serverOptions, type HttpLimits } from '../core/http/serve.js';
+import { DEFAULT_LIMITS, DualProtocolServer, SecureConnections, answerClientErrors, applyLimits, http2Limits, limitHttp2Headers, listen, serverOptions, type HttpLimits } from '../core/http/serve.js';
 import { Tunnels, createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import type { NormalizeOptions } from '../core/http/normalize-path.js';
 import { MeshError } from '../core/errors.js';
@@ -35,13 +35,6 @@ import { CertificateSet, type CertificateFiles } from './certificates.js';
 import { SessionTickets } from './session-tickets.js';
 import { guardHttp2, skipResetStreams, type FloodGuardOptions } from '../core/http/http2-flood-guard.js';
 import { TrustedProxies } from './trusted-proxies.js';
-
-/** Per-connection HTTP/2 limits on both edge ports: streams, header list size and pairs, session memory (MB). */
-const HTTP2_LIMITS = {
-  maxSessionMemory: 10,
-  settings: { maxConcurrentStreams: 128, maxHeaderListSize: 16 * 1024 },
-  maxHeaderListPairs: 128,
-} satisfies http2.ServerOptions;
 
 export interface EdgeOptions {
   store: Store;
@@ -143,12 +136,11 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
   const server = http.createServer(serverOptions(limits), plainHandler);
   applyLimits(server, limits);
   runtime.keepAliveUntilDraining(server);
-  answerClientErrors(server, log, 'edge');
   const tunnels = new Tunnels();
   server.on('upgrade', createUpgradeHandler({ engine: plainEngine, holder: runtime.holder, log, target: tunnelTarget, tunnels, serve: plainHandler }));
   // The plain port also takes cleartext HTTP/2 with prior knowledge (gRPC clients inside the network), with the
-  // TLS port's HTTP/2 limits and flood guard; the first bytes of a connection decide.
-  const plain = new DualProtocolServer(server, skipResetStreams(plainHandler), limits, HTTP2_LIMITS);
+  // TLS port's HTTP/2 limits and flood guard; the first bytes of a connection decide. Bad framing gets a JSON answer.
+  const plain = new DualProtocolServer(server, skipResetStreams(plainHandler), log, 'edge', limits);
   guardHttp2('edge', plain.http2, o.http2);
 
   let tlsServer: http2.Http2SecureServer | undefined;
@@ -185,18 +177,20 @@ export async function startEdge(o: EdgeOptions): Promise<EdgeNode> {
     secureEngine.attach(runtime.holder);
     // A stream the client already reset (rapid reset) is not worth routing, let alone forwarding upstream.
     const handler = skipResetStreams(createRequestHandler({ engine: secureEngine, holder: runtime.holder, log }));
+    // The header limit for HTTP/2 requests, including the first ones of a session (see limitHttp2Headers).
+    const limited = limitHttp2Headers(handler, limits, log, 'edge');
     tlsServer = http2.createSecureServer(
       {
         ...TLS_DEFAULTS,
         ...certificates.serverOptions(),
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        ...HTTP2_LIMITS,
+        ...http2Limits(limits),
         // A client that connects and never finishes its handshake (or sends nothing) is dropped with the head timeout,
         // as on the plain port (node's default, 120 s, let one hold a socket and, at shutdown, the process).
         handshakeTimeout: limits.headersTimeoutMs,
       },
-      handler as never,
+      limited as never,
     );
     answerClientErrors(tlsServer, log, 'edge');
     // The HTTP/1.1 side of the TLS listener has the same slow-client bounds as the plain one, checked as often (with

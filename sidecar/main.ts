@@ -8,7 +8,7 @@ import { Engine } from '../core/pipeline/engine.js';
 import { createRequestHandler } from '../core/pipeline/listener.js';
 import { NodeRuntime } from '../core/node/runtime.js';
 import { DEFAULT_DRAIN_DELAY_MS } from '../core/node/drain-delay-option.js';
-import { DualProtocolServer, answerClientErrors, listen, serverOptions } from '../core/http/serve.js';
+import { DualProtocolServer, listen, serverOptions } from '../core/http/serve.js';
 import { Tunnels, createUpgradeHandler } from '../core/http/upgrade-tunnel.js';
 import { guardHttp2 } from '../core/http/http2-flood-guard.js';
 import { PoolSet, poolUpstream } from '../core/upstream/pool.js';
@@ -173,17 +173,16 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   // Both listeners speak HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port: gRPC hops arrive as HTTP/2.
   const inboundHandler = createRequestHandler({ engine: inboundEngine, holder: runtime.holder, log });
   const outboundHandler = createRequestHandler({ engine: outboundEngine, holder: runtime.holder, log });
-  const inbound = new DualProtocolServer(http.createServer(serverOptions(), inboundHandler), inboundHandler);
-  const outbound = new DualProtocolServer(http.createServer(serverOptions(), outboundHandler), outboundHandler);
+  // Each with the edge's limits on both protocols (HTTP/2: streams, header list) and a JSON answer to bad framing.
+  const inbound = new DualProtocolServer(http.createServer(serverOptions(), inboundHandler), inboundHandler, log, 'sidecar-inbound');
+  const outbound = new DualProtocolServer(http.createServer(serverOptions(), outboundHandler), outboundHandler, log, 'sidecar-outbound');
   // h2c from the mesh is still HTTP/2 from whoever reaches the port: the same rapid-reset guard as the edge.
   guardHttp2('sidecar', inbound.http2);
   guardHttp2('sidecar', outbound.http2);
   runtime.keepAliveUntilDraining(inbound.http1, outbound.http1);
-  answerClientErrors(inbound.http1, log, 'sidecar-inbound');
   // WebSocket upgrades on `websocket: true` routes: auth and the rest of the inbound chain run, then a tunnel to the app.
   const tunnels = new Tunnels();
   inbound.http1.on('upgrade', createUpgradeHandler({ engine: inboundEngine, holder: runtime.holder, log, target: () => o.app, tunnels, serve: inboundHandler }));
-  answerClientErrors(outbound.http1, log, 'sidecar-outbound');
   let inboundPort = 0;
   let outboundPort = 0;
   let registration: Registration | undefined;

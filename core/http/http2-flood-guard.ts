@@ -1,7 +1,7 @@
 // HTTP/2 abuse guard on every HTTP/2 listener (the edge's TLS port, the sidecars' h2c ports): a session whose client resets more than `maxResetsPerWindow`
 // streams in one window (rapid reset, CVE-2023-44487) is sent GOAWAY ENHANCE_YOUR_CALM and destroyed, so the
 // process keeps serving everyone else. CONTINUATION floods (CVE-2024-27983/28182) are bounded by nghttp2 and by
-// maxHeaderListSize; oversize header blocks end the session with an error that is counted here too.
+// maxHeaderListSize (http2Limits in serve.ts) and end the session with an error that is counted here too.
 // The guard must be stricter than nghttp2's own reset limit (a 1000 burst refilled at 33/s): that limit only
 // sends a graceful GOAWAY and leaves the connection open, with no event telling us it happened.
 // skipResetStreams keeps the streams a client resets at once from being routed and forwarded at all.

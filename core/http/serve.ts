@@ -1,6 +1,6 @@
-// Listening and closing the mesh's HTTP servers: hardened parser settings, a JSON answer to bad framing,
-// the bound port logged, graceful close (stop accepting, finish in-flight, drop idle keep-alives), and one port
-// serving both HTTP/1.1 and cleartext HTTP/2 for the mesh's own hops.
+// Listening and closing the mesh's HTTP servers: hardened parser settings and HTTP/2 limits, a JSON answer to bad
+// framing, the bound port logged, graceful close (stop accepting, finish in-flight, drop idle keep-alives), and one
+// port serving both HTTP/1.1 and cleartext HTTP/2 for the mesh's own hops.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -8,6 +8,7 @@ import net, { type Server as NetServer, type Socket, type AddressInfo } from 'no
 import { errorBody, MeshError } from '../errors.js';
 import type { Logger } from '../telemetry/log.js';
 import { routeMetrics } from '../telemetry/metrics.js';
+import { isGrpcRequest, sendGrpcError } from './grpc-status.js';
 
 export interface HttpLimits {
   /** Bytes of request headers (431 beyond). */
@@ -67,6 +68,64 @@ export function applyLimits(server: http.Server, limits: HttpLimits = DEFAULT_LI
   server.maxHeadersCount = limits.maxHeaderCount + 1;
 }
 
+/**
+ * The HTTP/2 side of the same limits, for every listener that speaks HTTP/2 (the edge's TLS and plain ports, the
+ * sidecars' h2c ports): 128 concurrent streams, a header list (SETTINGS_MAX_HEADER_LIST_SIZE: names, values and
+ * 32 bytes per field, RFC 9113 §6.5.2) no bigger than HTTP/1.1's header limit, 128 header pairs and 10 MB of session
+ * memory. Without them node advertises 2^32 - 1 streams and header bytes.
+ */
+export function http2Limits(limits: HttpLimits = DEFAULT_LIMITS) {
+  return {
+    maxSessionMemory: 10,
+    settings: { maxConcurrentStreams: 128, maxHeaderListSize: limits.maxHeaderSize },
+    maxHeaderListPairs: 128,
+  } satisfies http2.ServerOptions;
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** Size of a header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2), from [name, value, ...]. */
+function headerListSize(raw: string[]): number {
+  let size = 16 * raw.length; // 32 bytes per field, two entries per field
+  for (let i = 0; i < raw.length; i++) size += raw[i].length;
+  return size;
+}
+
+/**
+ * An HTTP/2 listener's request handler behind its header limit. nghttp2 applies the advertised header list size
+ * only once the client has acknowledged our SETTINGS, and a client sends its first requests before that: those
+ * reached the app whatever their size. Such a request gets the 431 an HTTP/1.1 one gets from the parser (JSON, or
+ * a gRPC status for a gRPC call), logged and counted the same way. HTTP/1.1 requests (the TLS port's) pass.
+ */
+export function limitHttp2Headers(handler: Handler, limits: HttpLimits, log: Logger, tier: string): Handler {
+  const refused = refusals(log, tier);
+  return (req, res) => {
+    if (req.httpVersionMajor === 1 || headerListSize(req.rawHeaders) <= limits.maxHeaderSize) return handler(req, res);
+    const stream = (req as unknown as http2.Http2ServerRequest).stream;
+    if (stream.destroyed || stream.closed) return; // reset by the client already: nothing to answer
+    const error = new MeshError('headers_too_large');
+    const requestId = refused(error, { protocol: 'h2' });
+    if (isGrpcRequest(req)) return sendGrpcError(res, error, { 'x-request-id': requestId });
+    const body = errorBody(error, requestId);
+    res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
+    res.end(body);
+  };
+}
+
+/**
+ * Logs and counts a request refused before any stage ran (no access-log line would name it), under no route, and
+ * gives it the id the client is told. Admin listeners (`count: false`) are not the data path: not counted.
+ */
+function refusals(log: Logger, tier: string, count = true): (error: MeshError, detail: Record<string, unknown>) => string {
+  const metrics = count ? routeMetrics(tier, '', '') : undefined;
+  return (error, detail) => {
+    const requestId = randomUUID();
+    metrics?.refused(error.status);
+    log.info({ tier, requestId, status: error.status, error: error.code, ...detail }, 'request refused before routing');
+    return requestId;
+  };
+}
+
 /** Sockets whose current request was refused for its framing: whatever follows on them is never answered. */
 const refusedSockets = new WeakSet<object>();
 
@@ -83,7 +142,7 @@ export function refuseConnection(socket: object): void {
 export function answerClientErrors(server: NetServer, log: Logger, tier: string, options: { count?: boolean } = {}): void {
   refuseConnect(server);
   // Admin listeners answer the same way but are not the data path: their refusals stay out of meshgate_requests_total.
-  const refusedMetrics = options.count === false ? undefined : routeMetrics(tier, '', '');
+  const refused = refusals(log, tier, options.count !== false);
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     // A TLS error (handshake timeout, a bad ClientHello) comes before any HTTP: http2's secure server hands it here.
     // An HTTP answer written into a handshake that never completed was never sent, and the socket stayed open.
@@ -102,11 +161,9 @@ export function answerClientErrors(server: NetServer, log: Logger, tier: string,
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? new MeshError('request_timeout')
           : new MeshError('bad_request', 'The request framing or headers are malformed.');
-    const requestId = randomUUID();
     // No stage ran, so no access-log line would name this request: one here, with the id the client was given, and
     // the request counted under no route (before, a 400/408/431 from node's parser was neither logged nor counted).
-    refusedMetrics?.refused(error.status);
-    log.info({ tier, requestId, status: error.status, error: error.code, parser: err.code, clientIp: socket.remoteAddress }, 'request refused before routing');
+    const requestId = refused(error, { parser: err.code, clientIp: socket.remoteAddress });
     socket.end(rawErrorResponse(error.status, errorBody(error, requestId)));
   });
 }
@@ -288,13 +345,20 @@ export class DualProtocolServer {
   private readonly sniffing = new Set<Socket>();
   private readonly sessions: Http2Sessions;
 
+  /**
+   * `http1` runs `handler` already (node's server options from serverOptions(limits)); HTTP/2 gets the same handler
+   * behind the same limits (http2Limits, limitHttp2Headers). Bad framing is answered on both, refusals logged and
+   * counted under `tier`.
+   */
   constructor(
     readonly http1: http.Server,
-    handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+    handler: Handler,
+    log: Logger,
+    tier: string,
     private readonly limits: HttpLimits = DEFAULT_LIMITS,
-    http2Options: http2.ServerOptions = {},
   ) {
-    this.http2 = http2.createServer(http2Options, handler as never);
+    answerClientErrors(http1, log, tier);
+    this.http2 = http2.createServer(http2Limits(limits), limitHttp2Headers(handler, limits, log, tier) as never);
     refuseConnect(this.http2);
     this.sessions = new Http2Sessions(this.http2, limits);
     this.listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.sniff(socket));

@@ -3,7 +3,9 @@
 // Host (a Host naming another entity is refused). Connections are bounded like HTTP/1.1 ones: a client that sends
 // the preface and then nothing is dropped at the head timeout, a session with no stream open gets GOAWAY at the
 // idle timeout, and a stream that stays open longer keeps its session. CONNECT, which the edge never tunnels, is a
-// JSON 400 on its stream and reaches no app. Abuse (rapid reset, CONTINUATION floods) is in edge-http2-flood.test.ts.
+// JSON 400 on its stream and reaches no app. Every HTTP/2 port (the sidecars' h2c ports too) advertises the same
+// limits, and a header block over them is a JSON 431, even on a session's first streams, which come before the
+// client has acknowledged those limits. Abuse (rapid reset, CONTINUATION floods) is in edge-http2-flood.test.ts.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -13,6 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { registry } from '../../core/telemetry/metrics.js';
 import { startEdgeMesh, rawExchange, type EdgeMesh } from '../support/edge-mesh.js';
 import { makeCertificate } from '../support/test-certificates.js';
 import type { RouteConfig } from '../../core/config/schema.js';
@@ -146,4 +149,81 @@ test('an HTTP/2 session with no stream open gets GOAWAY at the idle timeout; an 
     assert.ok(goneAt - lastStream >= IDLE_TIMEOUT_MS - 50, `${port.name}: not before the idle timeout (${(goneAt - lastStream).toFixed(0)} ms)`);
     await once(session, 'close');
   });
+});
+
+/** Every port that speaks HTTP/2: the edge's two and both sidecar listeners (h2c, reached by any caller). */
+function http2Ports(): { name: string; tier: string; url: string; connect: http2.SecureClientSessionOptions }[] {
+  const sidecar = mesh.sidecars.pub;
+  return [
+    { ...ports[0], tier: 'edge' },
+    { ...ports[1], tier: 'edge' },
+    { name: 'sidecar inbound', tier: 'sidecar-inbound', url: `http://127.0.0.1:${sidecar.inboundPort}`, connect: {} },
+    { name: 'sidecar outbound', tier: 'sidecar-outbound', url: `http://127.0.0.1:${sidecar.outboundPort}`, connect: {} },
+  ];
+}
+
+/** meshgate_requests_total of a tier's requests refused before routing (route ""), 4xx. */
+async function refusedCount(tier: string): Promise<number> {
+  const text = await registry.getSingleMetricAsString('meshgate_requests_total');
+  const line = text.split('\n').find((l) => l.includes(`tier="${tier}",route="",service=""`) && l.includes('status_class="4xx"'));
+  return Number(line?.split(' ').pop() ?? 0);
+}
+
+/** 15 fields of 8,000 bytes: 120 KB of headers, far over the 16 KiB header list every port allows. */
+const BIG_HEADERS: http2.OutgoingHttpHeaders = Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`x-big-${i}`, 'a'.repeat(8_000)]));
+
+test('every HTTP/2 port advertises the same limits: 128 concurrent streams, a 16 KiB header list', async () => {
+  for (const port of http2Ports()) {
+    const session = http2.connect(port.url, port.connect);
+    try {
+      const [settings] = (await once(session, 'remoteSettings')) as [http2.Settings];
+      // Without them a sidecar advertised 2^32 - 1 of both.
+      assert.equal(settings.maxConcurrentStreams, 128, port.name);
+      assert.equal(settings.maxHeaderListSize, 16 * 1024, port.name);
+    } finally {
+      session.destroy();
+    }
+  }
+});
+
+test('a header block over the limit is a JSON 431 on every HTTP/2 port, on a session\'s first stream too, and reaches no app', async () => {
+  for (const port of http2Ports()) {
+    const before = mesh.apps.pub.received.length;
+    const refused = await refusedCount(port.tier);
+    // The request leaves with the client's preface, before it has read (let alone acknowledged) the server's
+    // SETTINGS: nghttp2 does not apply the advertised limit to it, and a sidecar passed it to the app.
+    const session = http2.connect(port.url, { ...port.connect, maxSendHeaderBlockLength: 1e9 });
+    try {
+      const first = await exchange(session, { ':path': '/public/big', ...BIG_HEADERS });
+      assert.equal(first.status, 431, `${port.name}: ${first.body}`);
+      const error = JSON.parse(first.body).error;
+      assert.equal(error.code, 'headers_too_large', port.name);
+      assert.match(error.requestId, /^[0-9a-f-]{36}$/, port.name);
+      assert.equal(await refusedCount(port.tier), refused + 1, `${port.name}: counted under no route`);
+      // The session goes on; once our SETTINGS are acknowledged nghttp2 refuses an oversize block itself.
+      assert.equal((await exchange(session, { ':path': '/public/small' })).status, 200, port.name);
+      const later = session.request({ ':path': '/public/big-again', ...BIG_HEADERS });
+      later.resume();
+      later.on('error', () => undefined); // the reset, read from rstCode below
+      await new Promise((resolve) => later.once('close', resolve));
+      assert.equal(later.rstCode, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, port.name);
+    } finally {
+      session.destroy();
+    }
+    assert.ok(!mesh.apps.pub.received.slice(before).some((r) => r.url.includes('/big')), `${port.name}: no app got an oversize header block`);
+  }
+});
+
+test('a gRPC call with an oversize header block gets the 431 as a gRPC status (RESOURCE_EXHAUSTED)', async () => {
+  const session = http2.connect(ports[1].url, { maxSendHeaderBlockLength: 1e9 });
+  try {
+    const req = session.request({ ':method': 'POST', ':path': '/public/pkg.Svc/Call', 'content-type': 'application/grpc', te: 'trailers', ...BIG_HEADERS });
+    req.end();
+    req.resume();
+    const [[response]] = (await Promise.all([once(req, 'response'), once(req, 'end')])) as [[http2.IncomingHttpHeaders], unknown];
+    assert.equal(response[':status'], 200);
+    assert.equal(response['grpc-status'], '8');
+  } finally {
+    session.destroy();
+  }
 });
