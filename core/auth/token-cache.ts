@@ -1,6 +1,5 @@
 // Verified (and recently refused) tokens keyed by the sha256 of the token text: TTL never past `exp`, size bounded.
 import { LRUCache } from 'lru-cache';
-import { countBound } from '../lru-bound.js';
 import type { Identity } from '../pipeline/exchange.js';
 import { batchedCounter } from '../telemetry/metrics.js';
 
@@ -31,6 +30,11 @@ export type CachedToken = VerifiedToken | RefusedToken;
 export interface TokenCacheOptions {
   /** Entries held at most (default 100 000). */
   max?: number;
+  /**
+   * Estimated bytes held at most (default 64 MiB). A cached token weighs what its claims do: ~1.7 KB resident for a
+   * small token, ~13 KB for one with 4 KB of claims, so a bound on entries alone allowed over a gigabyte.
+   */
+  maxBytes?: number;
   /** Longest a verified token stays cached even when its `exp` is further (default 5 min). */
   maxTtlMs?: number;
   /** How long a refused token is remembered (default 5 s). */
@@ -48,6 +52,14 @@ const hitCounter = lookups.labels({ result: 'hit' });
 const negativeCounter = lookups.labels({ result: 'negative_hit' });
 const missCounter = lookups.labels({ result: 'miss' });
 
+/**
+ * Resident bytes of an entry, roughly: the identity's claims are held twice (the object and its base64url header)
+ * next to the key, the fields and the object overhead (measured with many distinct tokens).
+ */
+function estimatedBytes(entry: CachedToken): number {
+  return entry.ok ? 1024 + 2 * entry.identity.claimsHeader.length : 256 + 2 * entry.description.length;
+}
+
 export class TokenCache {
   private readonly lru: LRUCache<string, CachedToken>;
   private readonly maxTtlMs: number;
@@ -59,8 +71,13 @@ export class TokenCache {
     this.negativeTtlMs = options.negativeTtlMs ?? 5_000;
     this.now = options.now ?? Date.now;
     // lru-cache checks TTL with its own clock; `exp` is re-checked on every hit with ours, so both bound it.
+    // One weighted bound holds both limits: an entry weighs its estimated bytes, and at least its share of the bytes
+    // when the cache holds `max` entries. lru-cache's own `max` would allocate its index for every entry up front.
+    const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    const floor = Math.floor(maxBytes / (options.max ?? 100_000));
     this.lru = new LRUCache<string, CachedToken>({
-      ...countBound(options.max ?? 100_000),
+      maxSize: maxBytes,
+      sizeCalculation: (entry) => Math.max(floor, estimatedBytes(entry)),
       ttl: this.maxTtlMs,
       ttlResolution: 100,
     });

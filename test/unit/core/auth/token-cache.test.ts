@@ -49,3 +49,17 @@ test('the cache is bounded and evicts by predicate', () => {
   assert.equal(cache.size, 90);
   for (let i = 900; i < 1000; i++) if (i % 10 === 3) assert.equal(cache.get(`h${i}`), undefined);
 });
+
+test('the cache is bounded by bytes as well as entries: tokens with large claims hold fewer entries', () => {
+  const big = 'x'.repeat(5_000); // the base64url header of ~4 KB of claims
+  const cache = new TokenCache({ max: 1_000, maxBytes: 2_000_000 });
+  for (let i = 0; i < 1_000; i++) cache.setVerified(`big${i}`, verified({ identity: { ...verified().identity, claimsHeader: big } }));
+  // ~11 KB each: about 180 fit in 2 MB, not a thousand.
+  assert.ok(cache.size > 150 && cache.size < 200, `held ${cache.size} large tokens`);
+  assert.ok(cache.get('big999')?.ok, 'the newest stay');
+  assert.equal(cache.get('big0'), undefined, 'the oldest went first');
+
+  const small = new TokenCache({ max: 1_000, maxBytes: 2_000_000 });
+  for (let i = 0; i < 2_000; i++) small.setVerified(`s${i}`, verified());
+  assert.equal(small.size, 1_000, 'small tokens are bounded by the entry count');
+});
