@@ -113,6 +113,7 @@ export class ConfigWatch {
   private startedAt = Date.now();
   private publishing: Promise<void> = Promise.resolve();
   private reportTimer: NodeJS.Timeout | undefined;
+  private offReachable: (() => void) | undefined;
 
   constructor(private readonly o: ConfigWatchOptions) {}
 
@@ -133,6 +134,15 @@ export class ConfigWatch {
     // The watch delivered the live snapshot already, or could not reach the store (it keeps trying).
     this.flush();
     if (!this.ready && this.o.lkgPath) await this.loadLastKnownGood();
+    // The store reachable again: a registration waiting on its backoff goes now (a lease lost while etcd was away
+    // is expired by etcd as soon as it answers, and nodes/<id> is missing from `meshgate status` until it is back).
+    this.offReachable = this.o.store.onReachable(() => {
+      if (this.stopped || this.lease || this.registering || this.registerTimer === undefined) return;
+      clearTimeout(this.registerTimer);
+      this.registerTimer = undefined;
+      this.registerDelay = REGISTER_RETRY_MIN_MS;
+      void this.register();
+    });
     void this.register();
     if (!this.ready && !this.stopped) {
       log.warn({ node: this.o.nodeId }, `no snapshot yet (store ${this.o.store.connected ? 'has no ' + CONFIG_KEY : 'unreachable'}, no last-known-good); waiting`);
@@ -145,6 +155,7 @@ export class ConfigWatch {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.offReachable?.();
     clearTimeout(this.registerTimer);
     clearTimeout(this.reportTimer);
     this.firstSnapshot?.();
@@ -264,7 +275,10 @@ export class ConfigWatch {
     };
   }
 
-  /** Grant the node lease and put nodes/<id>; retried with backoff, and again whenever the lease is lost. */
+  /**
+   * Grant the node lease and put nodes/<id>; retried with backoff (and at once when the store is reachable again),
+   * and again whenever the lease is lost.
+   */
   private async register(): Promise<void> {
     if (this.stopped || this.registering || this.lease) return;
     this.registering = true;
@@ -289,7 +303,10 @@ export class ConfigWatch {
       if (this.stopped) return;
       log.debug({ err: (err as Error).message, node: this.o.nodeId }, 'node registration failed; retrying');
       clearTimeout(this.registerTimer);
-      this.registerTimer = setTimeout(() => void this.register(), this.registerDelay);
+      this.registerTimer = setTimeout(() => {
+        this.registerTimer = undefined;
+        void this.register();
+      }, this.registerDelay);
       this.registerDelay = Math.min(this.registerDelay * 2, REGISTER_RETRY_MAX_MS);
     } finally {
       this.registering = false;

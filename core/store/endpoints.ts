@@ -35,7 +35,10 @@ export function endpointKey(service: string, id: string): string {
 
 /**
  * Register an instance under a lease kept alive by the store. Resolves after the first attempt; when the store is
- * unreachable, or the lease is lost later, it keeps re-registering with backoff until deregistered.
+ * unreachable, or the lease is lost later, it keeps re-registering with backoff until deregistered, and at once
+ * when the store is reachable again: a lease lost while etcd was away (paused, cut off) is expired by etcd the moment
+ * it answers, and every peer drops the endpoint until it is back, so that wait is at most a round trip, not a
+ * backoff of up to RETRY_MAX_MS.
  */
 export async function registerEndpoint(store: Store, reg: EndpointRegistration): Promise<{ deregister(): Promise<void> }> {
   const key = endpointKey(reg.service, reg.id);
@@ -52,6 +55,7 @@ export async function registerEndpoint(store: Store, reg: EndpointRegistration):
   let delay = RETRY_MIN_MS;
 
   const attempt = async (): Promise<void> => {
+    timer = undefined;
     if (stopped) return;
     let granted: Awaited<ReturnType<Store['grantLease']>> | undefined;
     try {
@@ -80,11 +84,18 @@ export async function registerEndpoint(store: Store, reg: EndpointRegistration):
       delay = Math.min(delay * 2, RETRY_MAX_MS);
     }
   };
+  const offReachable = store.onReachable(() => {
+    if (stopped || lease || timer === undefined) return; // registered, or an attempt is under way
+    clearTimeout(timer);
+    delay = RETRY_MIN_MS;
+    void attempt();
+  });
   await attempt();
 
   return {
     async deregister() {
       stopped = true;
+      offReachable();
       clearTimeout(timer);
       const current = lease;
       lease = undefined;

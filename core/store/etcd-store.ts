@@ -12,6 +12,12 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 const RESYNC_MIN_DELAY_MS = 100;
 const RESYNC_MAX_DELAY_MS = 2_000;
 const CANCEL_TIMEOUT_MS = 2_000;
+/** How long etcd3's host breaker refuses calls after it opened, before it lets one through to try etcd again. */
+const BREAKER_HALF_OPEN_MS = 250;
+/** While etcd is unreachable, a failed probe is sent again after this long (one waits for its deadline anyway). */
+const PROBE_INTERVAL_MS = BREAKER_HALF_OPEN_MS;
+/** The probe asks whether this key exists (keys only: the snapshot itself is not sent). */
+const PROBE_KEY = 'config/current';
 
 export interface EtcdStoreOptions {
   /** etcd client URLs: a list or one comma-separated string (`http://10.0.0.1:2379,http://10.0.0.2:2379`). */
@@ -71,8 +77,11 @@ export class EtcdStore implements Store {
   private readonly ns: Namespace;
   private readonly watches = new Set<PrefixWatch>();
   private readonly leases = new Set<EtcdLease>();
+  private readonly reachableListeners = new Set<() => void>();
   private isConnected = true;
   private closed = false;
+  private probing = false;
+  private probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: EtcdStoreOptions) {
     this.endpoints = parseEndpoints(options.endpoints);
@@ -92,10 +101,13 @@ export class EtcdStore implements Store {
       },
       // Streams (watch, keepalive) live long; unary calls get a deadline.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
-      // etcd3's documented shape with faster recovery than its defaults (5 s breaker, 30 s watch backoff):
-      // a restarted etcd should be used again within about a second.
+      // etcd3's documented shape with faster recovery than its defaults (5 s breaker, 30 s watch backoff): while
+      // etcd is away the breaker lets one call try it every BREAKER_HALF_OPEN_MS (the half-open trial; against a
+      // paused or cut-off etcd it waits for its deadline), so a resumed or restarted etcd is seen within a round trip
+      // or a quarter second. (With 1 s, calls were refused for up to a second after etcd answered again, and every
+      // lease lost meanwhile stayed unregistered that long.)
       faultHandling: {
-        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(3) }),
         global: retry(handleWhen(isRecoverableError), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }) }),
         // etcd3 calls .next() on this factory itself (as with its own default); its .d.ts still types the older IBackoff.
         watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: RESYNC_MAX_DELAY_MS }) as unknown as IBackoff<unknown>,
@@ -108,6 +120,11 @@ export class EtcdStore implements Store {
   /** False while etcd is unreachable (learned from failed calls and dropped watch streams). */
   get connected(): boolean {
     return this.isConnected;
+  }
+
+  onReachable(listener: () => void): () => void {
+    this.reachableListeners.add(listener);
+    return () => this.reachableListeners.delete(listener);
   }
 
   /** The underlying etcd3 client, for callers that need etcd itself (maintenance, compaction in tests). */
@@ -200,6 +217,8 @@ export class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.probeTimer);
+    this.reachableListeners.clear();
     await Promise.all([...this.watches].map((w) => w.close()));
     this.watches.clear();
     // Stop keepalives; leased keys expire with their TTL unless their owners revoked them first.
@@ -209,12 +228,49 @@ export class EtcdStore implements Store {
     this.etcd.close();
   }
 
-  /** Record what a call or a watch learned about reachability; log and gauge the transitions only. */
+  /**
+   * Record what a call or a watch learned about reachability; log and gauge the transitions only. Reachable again:
+   * every kept-alive lease is checked at once (etcd3 emits `lost` for one etcd expired meanwhile, so its owner
+   * re-registers now rather than at its next keepalive), and the `onReachable` listeners run.
+   */
   noteReachable(reachable: boolean, reason?: string): void {
     if (reachable === this.isConnected || this.closed) return;
     this.isConnected = reachable;
-    if (reachable) this.log.info({ endpoints: this.endpoints }, 'etcd reachable again');
-    else this.log.warn({ endpoints: this.endpoints, reason }, 'etcd unreachable; serving what is held until it answers');
+    if (!reachable) {
+      this.log.warn({ endpoints: this.endpoints, reason }, 'etcd unreachable; serving what is held until it answers');
+      this.probe();
+      return;
+    }
+    this.log.info({ endpoints: this.endpoints }, 'etcd reachable again');
+    clearTimeout(this.probeTimer);
+    for (const lease of this.leases) lease.keepaliveOnce().catch(() => {});
+    for (const listener of this.reachableListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'a reachable listener failed');
+      }
+    }
+  }
+
+  /**
+   * While etcd is unreachable, keep one cheap read outstanding (sent again PROBE_INTERVAL_MS after a failure), so
+   * its answer says the moment etcd is back: against a paused or cut-off etcd a call waits for its deadline, and
+   * the one waiting is answered within a round trip of etcd answering again. Watches alone notice later (their
+   * re-read waits up to RESYNC_MAX_DELAY_MS between tries), and a process may have none.
+   */
+  private probe(): void {
+    if (this.closed || this.isConnected || this.probing) return;
+    this.probing = true;
+    const again = () => {
+      this.probing = false;
+      if (this.closed || this.isConnected) return;
+      this.probeTimer = setTimeout(() => this.probe(), PROBE_INTERVAL_MS);
+      this.probeTimer.unref();
+    };
+    this.call(() => this.ns.get(PROBE_KEY).exists()).then(() => {
+      this.probing = false;
+    }, again);
   }
 
   private async call<T>(operation: () => Promise<T>): Promise<T> {

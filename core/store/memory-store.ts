@@ -99,6 +99,11 @@ export class MemoryStore implements Store {
     };
   }
 
+  /** Memory is never out of reach. */
+  onReachable(): () => void {
+    return () => {};
+  }
+
   async close(): Promise<void> {
     for (const { timer } of this.leases.values()) clearTimeout(timer);
     this.leases.clear();

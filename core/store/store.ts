@@ -46,5 +46,11 @@ export interface Store {
   grantLease(ttlSeconds: number): Promise<Lease>;
   /** True while the store can reach its backend (always true in memory). */
   readonly connected: boolean;
+  /**
+   * Called each time the store reaches its backend again after it could not (never in memory): whatever waits on
+   * the store (a registration whose lease was lost while it was away) goes on at once, not on its backoff timer.
+   * Returns a function that removes the listener.
+   */
+  onReachable(listener: () => void): () => void;
   close(): Promise<void>;
 }

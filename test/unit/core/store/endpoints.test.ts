@@ -4,6 +4,12 @@ import assert from 'node:assert/strict';
 import { MemoryStore } from '../../../../core/store/memory-store.js';
 import type { Store, WatchEvent } from '../../../../core/store/store.js';
 import { EndpointSet, registerEndpoint } from '../../../../core/store/endpoints.js';
+import { FlakyStore } from '../../../support/flaky-store.js';
+
+/** Let pending immediates and promise chains (store calls, a re-registration) run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
 
 test('lists each service from one watch, caches the list, and forgets deregistered instances', async () => {
   const store = new MemoryStore();
@@ -39,4 +45,27 @@ test('a reset replaces the whole set in one go and tells listeners about service
   assert.deepEqual(set.list('gone'), []);
   await new Promise((resolve) => queueMicrotask(() => resolve(undefined)));
   assert.deepEqual(changed.sort(), ['gone', 'kept']);
+});
+
+test('a lease lost while the store was away: registered again as soon as the store is reachable, not on the backoff timer', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the backoff timer never fires unless the test ticks it
+  const memory = new MemoryStore();
+  const flaky = new FlakyStore(memory);
+  const key = 'endpoints/orders/a';
+  const registration = await registerEndpoint(flaky.store, { service: 'orders', id: 'a', address: '10.0.0.1:15006' });
+  assert.ok(await memory.get(key));
+  flaky.down();
+  await flaky.loseLeases(); // etcd expired it; the owner tries again at once, and fails: etcd is still away
+  await settle();
+  assert.equal(await memory.get(key), undefined);
+  flaky.up();
+  await settle();
+  assert.ok(await memory.get(key), 'back with no timer fired');
+  await registration.deregister();
+  assert.equal(await memory.get(key), undefined);
+  flaky.down();
+  flaky.up();
+  await settle();
+  assert.equal(await memory.get(key), undefined, 'a deregistered instance does not come back');
+  t.mock.timers.reset();
 });
