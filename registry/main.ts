@@ -10,7 +10,7 @@ import type { SnapshotRecord } from '../core/config/snapshot.js';
 import type { Store, Watcher } from '../core/store/store.js';
 import { logger } from '../core/telemetry/log.js';
 import { EndpointSet } from '../core/store/endpoints.js';
-import { parseNodes, rollout } from './node-status.js';
+import { liveView, parseNodes, rollout, type LiveView } from './node-status.js';
 import { ApplyConflictError, RemovalRefusedError, SnapshotNotKeptError, publishSnapshot, readHistory, readLive, rollbackSnapshot } from './publish.js';
 import { diffConfigs } from './diff.js';
 
@@ -83,12 +83,15 @@ function digestOf(token: string): Buffer {
 
 export async function startRegistry(o: RegistryOptions): Promise<RegistryServer> {
   let live: SnapshotRecord | undefined;
+  /** config/current as the nodes judge it, for /v1/rollout (a record they refuse is named as such). */
+  let liveJudged: LiveView | undefined;
   const nodes = new Map<string, string>();
   const watchers: Watcher[] = [];
   const endpoints = await EndpointSet.watch(o.store);
   watchers.push(
     await o.store.watch(CONFIG_KEY, (event) => {
       if (event.type === 'reset' || event.key !== CONFIG_KEY) return;
+      liveJudged = liveView(event.type === 'put' ? event.value : undefined);
       if (event.type === 'delete') live = undefined;
       else
         try {
@@ -134,7 +137,7 @@ export async function startRegistry(o: RegistryOptions): Promise<RegistryServer>
       } else if (req.method === 'GET' && path === '/v1/rollout') {
         const wanted = versionParam(url, 'version');
         const nodeList: NodeRecord[] = parseNodes(nodes);
-        send(res, 200, rollout(nodeList, live && { version: live.version, digest: live.digest }, wanted ?? live?.version));
+        send(res, 200, rollout(nodeList, liveJudged, wanted ?? liveJudged?.version));
       } else if (req.method === 'POST' && path === '/v1/apply') {
         requireAdmin(req);
         // As a file is read: UTF-8 only, at most MAX_CONFIG_FILE_BYTES, at most MAX_REPORTED_ERRORS listed.

@@ -5,7 +5,7 @@ import { envOption } from '../../core/config/cli-options.js';
 import { MAX_TIMER_MS } from '../../core/config/duration.js';
 import { NODES_PREFIX, type NodeRecord } from '../../core/config/config-watch.js';
 import type { Store } from '../../core/store/store.js';
-import { formatRollout, parseNodes, rollout, type Rollout } from '../node-status.js';
+import { formatRollout, liveView, parseNodes, rollout, type Rollout } from '../node-status.js';
 import { readLive } from '../publish.js';
 import { addStoreOptions, fail, withStore, type StoreFlags } from './store-options.js';
 import { UsageError } from '../../core/config/usage-error.js';
@@ -45,11 +45,13 @@ function behindLine(r: Rollout): string {
 
 /** Wait on the store: re-evaluate on every nodes/ event, no polling. */
 async function waitOnStore(store: Store, flags: StatusFlags): Promise<void> {
-  const live = (await readLive(store)).record;
+  const live = liveView((await readLive(store)).text);
+  if (flags.wait === 'live' && live?.refused !== undefined)
+    return fail('status', `the live snapshot is refused by the nodes (${live.refused}), so no node will serve it`);
   const target = flags.wait === 'live' ? live?.version : (flags.wait as number);
   if (target === undefined) return fail('status', 'no snapshot is live, so there is no version to wait for');
   const nodes = new Map<string, string>();
-  const evaluate = () => rollout(parseNodes(nodes), live && { version: live.version, digest: live.digest }, target);
+  const evaluate = () => rollout(parseNodes(nodes), live, target);
   let done!: (r: Rollout) => void;
   const completed = new Promise<Rollout>((resolve) => (done = resolve));
   const watcher = await store.watch(NODES_PREFIX, (event) => {
@@ -129,7 +131,7 @@ export function statusCommand(): Command {
       if (flags.wait !== undefined) return waitOnStore(store, flags);
       const [live, nodes] = await Promise.all([readLive(store), store.getPrefix(NODES_PREFIX)]);
       const list: NodeRecord[] = parseNodes(nodes);
-      print(rollout(list, live.record && { version: live.record.version, digest: live.record.digest }), flags.json);
+      print(rollout(list, liveView(live.text)), flags.json);
     });
   });
 }

@@ -1,7 +1,9 @@
 // rollout(): who serves the target version, who is behind, and when a rollout counts as complete.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatRollout, parseNodes, rollout } from '../../../registry/node-status.js';
+import { formatRollout, liveView, parseNodes, rollout } from '../../../registry/node-status.js';
+import { configDigest } from '../../../core/config/snapshot.js';
+import { meshConfig } from '../../support/mesh-config.js';
 import type { NodeRecord } from '../../../core/config/config-watch.js';
 
 const node = (id: string, version: number | undefined, role: 'edge' | 'sidecar' = 'edge'): NodeRecord => ({
@@ -44,4 +46,23 @@ test('parseNodes skips foreign values and sorts by role then id; the table has a
   assert.match(lines[0], /^NODE\s+ROLE\s+SERVICE\s+VERSION\s+APPLIED\s+LAG\s+SOURCE$/);
   assert.match(lines[1], /^a\s+edge\s+-\s+1\s+30s ago\s+12ms\s+store$/);
   assert.equal(lines.at(-1), 'live version 1 (sha256:0123456789ab…); 2/2 node(s) serve version 1 or newer');
+});
+
+test('the live line never prints "undefined": a record the nodes refuse is named so, with the reason; a missing digest is computed as the nodes do', () => {
+  const nodes = [node('a', 6)];
+  const garbage = liveView(JSON.stringify({ version: 7, config: 'garbage' }));
+  assert.equal(garbage?.version, 7);
+  assert.ok(garbage?.refused);
+  const refused = formatRollout(rollout(nodes, garbage)).at(-1)!;
+  assert.doesNotMatch(refused, /undefined/);
+  assert.match(refused, /^live version 7 is refused by the nodes \(config.*\); each serves the last snapshot it took; 0\/1 node\(s\) serve version 7 or newer$/);
+  const notJson = formatRollout(rollout(nodes, liveView('{not json'))).at(-1)!;
+  assert.match(notJson, /^config\/current is refused by the nodes \(\(root\): snapshot is not JSON: .*\); each serves/);
+
+  const config = meshConfig(['a']);
+  const noDigest = liveView(JSON.stringify({ version: 8, config }));
+  assert.deepEqual(noDigest, { version: 8, digest: configDigest(config) });
+  assert.equal(formatRollout(rollout(nodes, noDigest)).at(-1), `live version 8 (${configDigest(config).slice(0, 19)}…); 0/1 node(s) serve version 8 or newer`);
+  assert.match(formatRollout(rollout(nodes, { version: 9 })).at(-1)!, /^live version 9 \(no digest\)/);
+  assert.equal(liveView(undefined), undefined);
 });
