@@ -134,15 +134,42 @@ export function refuseConnection(socket: object): void {
   refusedSockets.add(socket);
 }
 
+/** How the pipeline's listener answers one of its requests whose body fails to arrive (see onBodyFailure). */
+type BodyFailureAnswer = (error: MeshError) => void;
+const bodyFailureAnswers = new WeakMap<http.ServerResponse, BodyFailureAnswer>();
+
+/**
+ * How `res`'s request is answered if its body fails to arrive whole: the request timeout runs out while the client
+ * stalls, or the body's framing is malformed (a bad chunk). The request is in flight then, and only the listener
+ * knows its id, cancels its upstream try and writes its access line, so it answers, once; core/http cannot reach
+ * the pipeline, so the listener registers here. (A client that goes away mid-body needs no answer: its connection
+ * is closed, which closes the response.)
+ */
+export function onBodyFailure(res: http.ServerResponse, answer: BodyFailureAnswer): void {
+  bodyFailureAnswers.set(res, answer);
+}
+
+function parserError(err: NodeJS.ErrnoException): MeshError {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return new MeshError('headers_too_large');
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new MeshError('request_timeout');
+  return new MeshError('bad_request', 'The request framing or headers are malformed.');
+}
+
 /**
  * Parser-level rejections (ambiguous framing, bad header bytes, oversize heads) get a JSON 4xx and a closed socket.
  * So does CONNECT: the mesh routes origin-form requests and is nobody's tunnel (RFC 9110 §9.3.6); without a
- * 'connect' listener node would drop the connection without a word.
+ * 'connect' listener node would drop the connection without a word. A parser error in the middle of a request's body
+ * is that request's (node reports both the same way): see failMidBody.
  */
 export function answerClientErrors(server: NetServer, log: Logger, tier: string, options: { count?: boolean } = {}): void {
   refuseConnect(server);
   // Admin listeners answer the same way but are not the data path: their refusals stay out of meshgate_requests_total.
   const refused = refusals(log, tier, options.count !== false);
+  // The latest request on each HTTP/1.1 connection: while its body is still arriving, a parser error is its own.
+  const latest = new WeakMap<object, http.ServerResponse>();
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.httpVersionMajor === 1) latest.set(req.socket, res);
+  });
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     // A TLS error (handshake timeout, a bad ClientHello) comes before any HTTP: http2's secure server hands it here.
     // An HTTP answer written into a handshake that never completed was never sent, and the socket stayed open.
@@ -155,17 +182,45 @@ export function answerClientErrors(server: NetServer, log: Logger, tier: string,
       socket.end();
       return;
     }
-    const error =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? new MeshError('headers_too_large')
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? new MeshError('request_timeout')
-          : new MeshError('bad_request', 'The request framing or headers are malformed.');
+    const res = latest.get(socket);
+    if (res && !res.req.complete) {
+      failMidBody(res, socket, err, refused);
+      return;
+    }
+    const error = parserError(err);
     // No stage ran, so no access-log line would name this request: one here, with the id the client was given, and
     // the request counted under no route (before, a 400/408/431 from node's parser was neither logged nor counted).
     const requestId = refused(error, { parser: err.code, clientIp: socket.remoteAddress });
     socket.end(rawErrorResponse(error.status, errorBody(error, requestId)));
   });
+}
+
+/**
+ * A parser error while `res`'s request body is arriving belongs to that request, whose handler is running: it was
+ * logged and counted a second time as a refusal with another id (a client gone mid-upload as a 400 bad_request,
+ * next to its own 499), and a stalled body got a raw 408 whose id matched neither its access line nor its trace.
+ * A client gone mid-body (EOF) gets no answer: the connection closes, and with it the response, which the listener
+ * records (client_closed, 499) and cancels upstream. A timeout or a malformed body is answered by the listener as
+ * that request, once (onBodyFailure), and the connection closes after it: the rest of that body is never read. A
+ * response already complete needs nothing more than the close.
+ */
+function failMidBody(res: http.ServerResponse, socket: Socket, err: NodeJS.ErrnoException, refused: ReturnType<typeof refusals>): void {
+  if (err.code === 'HPE_INVALID_EOF_STATE' || res.writableEnded) {
+    socket.end(() => socket.destroy());
+    return;
+  }
+  const error = parserError(err);
+  const answer = bodyFailureAnswers.get(res);
+  if (!res.headersSent) res.setHeader('connection', 'close'); // node closes the socket once the answer is out
+  if (answer) answer(error);
+  else if (!res.headersSent) {
+    // A server without the pipeline's listener (an admin port): answered here, logged and counted as a refusal.
+    const body = errorBody(error, refused(error, { parser: err.code, clientIp: socket.remoteAddress }));
+    res.writeHead(error.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+  // Whatever could not be answered (its response was under way) is cut.
+  if (!res.writableEnded) socket.destroy();
 }
 
 /** CONNECT gets a JSON 400: over HTTP/1.1 on the raw socket (then closed), over HTTP/2 on its stream. */
