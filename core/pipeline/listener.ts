@@ -7,6 +7,7 @@ import { MeshError, errorBody } from '../errors.js';
 import type { SnapshotHolder } from '../config/snapshot.js';
 import { forwardableResponseHeaders } from '../http/forward-headers.js';
 import { isGrpcRequest, sendGrpcError } from '../http/grpc-status.js';
+import { onBodyFailure } from '../http/serve.js';
 import { internalErrors } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/log.js';
 import { CLIENT_GONE } from '../upstream/upstream.js';
@@ -72,6 +73,13 @@ export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions
         x.inflight?.destroy(CLIENT_GONE);
       } else if (!req.complete && !req.destroyed) drainUnread(req);
       finish(x, chains);
+    });
+    // The body stalled past the request timeout or its framing broke (core/http/serve.ts): answered as this request,
+    // once, and its try cancelled like a departed client's (the rest of the body never comes).
+    onBodyFailure(res, (err) => {
+      x.clientGone = true;
+      x.inflight?.destroy(CLIENT_GONE);
+      sendError(x, err);
     });
     try {
       const pre = runChain(chains.pre, x);
