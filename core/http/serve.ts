@@ -71,14 +71,16 @@ export function applyLimits(server: http.Server, limits: HttpLimits = DEFAULT_LI
 /**
  * The HTTP/2 side of the same limits, for every listener that speaks HTTP/2 (the edge's TLS and plain ports, the
  * sidecars' h2c ports): 128 concurrent streams, a header list (SETTINGS_MAX_HEADER_LIST_SIZE: names, values and
- * 32 bytes per field, RFC 9113 §6.5.2) no bigger than HTTP/1.1's header limit, 128 header pairs and 10 MB of session
+ * 32 bytes per field, RFC 9113 §6.5.2) no bigger than HTTP/1.1's header limit, as many pairs as fit in it and 10 MB of session
  * memory. Without them node advertises 2^32 - 1 streams and header bytes.
  */
 export function http2Limits(limits: HttpLimits = DEFAULT_LIMITS) {
   return {
     maxSessionMemory: 10,
     settings: { maxConcurrentStreams: 128, maxHeaderListSize: limits.maxHeaderSize },
-    maxHeaderListPairs: 128,
+    // As many fields as fit in the header list (32 bytes each at least), so one over the field count reaches the
+    // request-framing stage and gets its 431 as over HTTP/1.1, instead of a stream reset from nghttp2.
+    maxHeaderListPairs: Math.floor(limits.maxHeaderSize / 32),
   } satisfies http2.ServerOptions;
 }
 

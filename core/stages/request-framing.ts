@@ -11,10 +11,19 @@ const ABSOLUTE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/;
 
 export interface FramingDeps {
   /**
-   * Header fields per request; more is 431 (the listener lets one extra through to show it). The edge sets it;
+   * Header fields per request, over HTTP/1.1 and HTTP/2 alike; more is 431 (the listener lets one extra through to
+   * show it). The edge sets it;
    * a sidecar does not count (the edge adds its own headers to what it let through; node's limit applies).
    */
   maxHeaderCount?: number;
+}
+
+/** Header fields of a request: over HTTP/2 its pseudo-headers (:method, :path…) are not fields. */
+function fieldCount(raw: string[], major: number): number {
+  if (major === 1) return raw.length / 2;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 58 /* : */) n++;
+  return n;
 }
 
 export const requestFraming: StageDef<FramingDeps> = {
@@ -30,9 +39,10 @@ export const requestFraming: StageDef<FramingDeps> = {
       name: 'request-framing',
       request(x) {
         const req = x.req;
-        if (req.httpVersionMajor !== 1) return undefined; // HTTP/2 framing is checked by nghttp2 (RFC 9113 §8.2)
         const raw = req.rawHeaders;
-        if (raw.length / 2 > maxHeaders) return new MeshError('headers_too_large', `More than ${maxHeaders} header fields.`);
+        if (raw.length / 2 > maxHeaders && fieldCount(raw, req.httpVersionMajor) > maxHeaders)
+          return new MeshError('headers_too_large', `More than ${maxHeaders} header fields.`);
+        if (req.httpVersionMajor !== 1) return undefined; // HTTP/2 framing is checked by nghttp2 (RFC 9113 §8.2)
         let hosts = 0;
         for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
         if (hosts > 1) return refuse(x, 'More than one Host header.');

@@ -227,3 +227,23 @@ test('a gRPC call with an oversize header block gets the 431 as a gRPC status (R
     session.destroy();
   }
 });
+
+test('the edge\'s 100-field limit holds over HTTP/2 as over HTTP/1.1: 101 fields are a JSON 431, 100 pass', async () => {
+  const fields = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-f-${i}`, 'v']));
+  for (const port of ports) {
+    const session = http2.connect(port.url, port.connect);
+    try {
+      // Exactly 100 fields: the pseudo-headers (:method, :path…) are not counted.
+      const ok = await exchange(session, { ':path': '/public/fields-ok', ...fields(100) });
+      assert.equal(ok.status, 200, `${port.name}: ${ok.body}`);
+      // Before, 101 to 124 fields passed over HTTP/2 and more were a stream reset (nghttp2's 128 pairs).
+      for (const n of [101, 200]) {
+        const over = await exchange(session, { ':path': '/public/fields-over', ...fields(n) });
+        assert.equal(over.status, 431, `${port.name}, ${n} fields: ${over.body}`);
+        assert.equal(JSON.parse(over.body).error.code, 'headers_too_large');
+      }
+    } finally {
+      session.destroy();
+    }
+  }
+});
