@@ -1,10 +1,35 @@
 // `meshgate sidecar`: one sidecar next to one app instance, as its own process or `--workers` of them sharing its ports
 // (flags over MESHGATE_* env).
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { envOption, parseHostPort, portOption } from '../core/config/cli-options.js';
+import { MAX_TIMER_MS, parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { workersOption } from '../core/node/workers-option.js';
+
+/** How long the store may be unreachable before authenticated routes fail closed (authz-svc/README.md, Staleness). */
+export const DEFAULT_AUTH_STALE_AFTER_MS = 10_000;
+
+export function parseAuthStaleAfter(value: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not a duration (e.g. 0s, 500ms, 10s, 1m)`);
+  }
+  if (ms > MAX_TIMER_MS) throw new InvalidArgumentError(`"${value}" is longer than a timer holds (${MAX_TIMER_MS} ms)`);
+  return ms;
+}
+
+export function authStaleAfterOption(): Option {
+  return new Option(
+    '--auth-stale-after <duration>',
+    'how long etcd may be unreachable before authenticated routes answer 503 auth_unavailable (a revocation may have been missed); 0s fails closed at once',
+  )
+    .env('MESHGATE_AUTH_STALE_AFTER')
+    .argParser(parseAuthStaleAfter)
+    .default(DEFAULT_AUTH_STALE_AFTER_MS, '10s');
+}
 
 export function registerSidecar(program: Command): void {
   program
@@ -23,6 +48,7 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption('--authz <host:port>', 'MESHGATE_AUTHZ', 'authz-svc gRPC address (opaque tokens)').argParser(parseHostPort))
     .addOption(envOption('--node-id <id>', 'MESHGATE_NODE_ID', 'node id (default <service>-<random>)'))
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config').default('.meshgate'))
+    .addOption(authStaleAfterOption())
     .addOption(workersOption())
     .action(async (opts) => {
       if (!opts.service) throw new UsageError('--service (or MESHGATE_SERVICE) is required');
@@ -57,6 +83,7 @@ export function registerSidecar(program: Command): void {
             stateDir: resolve(opts.stateDir),
             quotaAddress: opts.quota,
             authzAddress: opts.authz,
+            authStaleAfterMs: opts.authStaleAfter,
             // Each worker is an endpoint of its own (same address): balancing and quota shares count workers.
             register: (service, id, address) => registerEndpoint(store, { service, id, address }),
           }),

@@ -59,6 +59,8 @@ export interface SidecarOptions {
   quotaAddress?: string;
   /** authz-svc gRPC address (host:port) for opaque-token introspection. */
   authzAddress?: string;
+  /** Store unreachable longer than this → authenticated routes answer 503 auth_unavailable (default 10 s). */
+  authStaleAfterMs?: number;
   /** Registers this instance under endpoints/<service>/<id> (leased); deregistered first on close. */
   register?: (service: string, id: string, address: string) => Promise<Registration>;
   graceMs?: number;
@@ -85,7 +87,13 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
   const nodeId = o.nodeId ?? `${o.service}-${randomUUID().slice(0, 8)}`;
   // Opaque tokens are introspected at authz-svc (short cache); JWTs never leave the process.
   const introspection = !o.introspect && o.authzAddress ? new IntrospectionClient({ address: o.authzAddress }) : undefined;
-  const auth = await startSidecarAuth(o.store, { introspect: o.introspect ?? introspection }).catch((err: Error) => {
+  // Set once the runtime exists: whether this node serves a route with auth (else its auth state holds no readiness).
+  let authenticates = (): boolean => true;
+  const auth = await startSidecarAuth(o.store, {
+    introspect: o.introspect ?? introspection,
+    staleAfterMs: o.authStaleAfterMs,
+    authenticates: () => authenticates(),
+  }).catch((err: Error) => {
     introspection?.close();
     throw err;
   });
@@ -106,6 +114,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
     lkgPath: join(o.stateDir, `${nodeId}.last-known-good.json`),
     readyDetail: () => ({ auth: auth.status(), quota: quota.readiness() }),
   });
+  authenticates = () => runtime.holder.current?.routes.some((r) => r.auth !== undefined && r.backends.some((b) => b.name === o.service)) ?? true;
   const closeClients = async () => {
     await auth.close();
     introspection?.close();

@@ -138,7 +138,7 @@ export class RevocationList {
   }
 
   /** For /readyz detail. */
-  status(): { revocations: number; loaded: boolean; storeConnected: boolean; stale: boolean; disconnectedForMs: number } {
+  status(): { revocations: number; loaded: boolean; storeConnected: boolean; stale: boolean; disconnectedForMs: number; staleAfterMs: number } {
     const stale = this.stale;
     return {
       revocations: this.size,
@@ -146,6 +146,7 @@ export class RevocationList {
       storeConnected: this.store.connected,
       stale,
       disconnectedForMs: this.disconnectedSince === undefined ? 0 : this.now() - this.disconnectedSince,
+      staleAfterMs: this.staleAfterMs,
     };
   }
 

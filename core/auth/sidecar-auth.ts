@@ -37,6 +37,8 @@ export interface SidecarAuth {
     storeConnected: boolean;
     stale: boolean;
     disconnectedForMs: number;
+    /** The bound: store unreachable longer than this → stale. */
+    staleAfterMs: number;
     cachedTokens: number;
   };
   close(): Promise<void>;
