@@ -64,10 +64,10 @@ export function h2Upstream(sessions: H2Sessions): Upstream {
     if (x.clientGone) return Promise.reject(clientGone());
     const limit = Math.min(x.remainingMs(), x.perTryTimeoutMs);
     const address = x.upstreamAddress;
-    const call = new H2Call(address, limit);
+    const call = new H2Call(address, limit, requestBody(x));
     x.inflight = call;
     sessions.get(address, x.snapshot?.services.get(x.service)).then(
-      (session) => call.start(session, requestHeaders(x, limit), requestBody(x)),
+      (session) => call.start(session, requestHeaders(x, limit)),
       (err) => call.fail(err),
     );
     return call.response;
@@ -92,10 +92,14 @@ class H2Call implements UpstreamBody {
   private sink: BodySink | undefined;
   private done: ((err?: Error) => void) | undefined;
   private readonly onDrain = () => this.stream?.resume();
+  private readonly onBodyError = (err: Error) => this.fail(err);
+  /** The body is piped into the stream (only once the session is up: a try that never connected read none of it). */
+  private piped = false;
 
   constructor(
     private readonly address: string,
     limitMs: number,
+    private readonly body: Readable | Buffer | null,
   ) {
     this.response = new Promise<UpstreamResponse>((resolve, reject) => {
       this.resolve = resolve;
@@ -103,10 +107,18 @@ class H2Call implements UpstreamBody {
     });
     this.bounded = Number.isFinite(limitMs);
     this.timer = setTimeout(() => this.fail(timedOut()), this.bounded ? Math.max(1, limitMs) : NO_DEADLINE_HEADERS_MS);
+    if (body && !Buffer.isBuffer(body)) {
+      // A stage's limit (413) or the client going away fails the try at once, whenever it happens: the body-limit
+      // stage counts from the start, so its error often came before this try or while the session connected (the
+      // call then hung until the deadline: a piped errored body never ends the stream).
+      if (body.errored) this.fail(body.errored);
+      else body.once('error', this.onBodyError);
+    }
   }
 
-  start(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body: Readable | Buffer | null): void {
-    if (this.failure !== undefined) return; // timed out or cancelled while connecting
+  start(session: ClientHttp2Session, headers: OutgoingHttpHeaders): void {
+    if (this.failure !== undefined) return; // timed out, cancelled or its body failed while connecting
+    const body = this.body;
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(headers, { endStream: body === null });
@@ -124,7 +136,7 @@ class H2Call implements UpstreamBody {
     stream.once('close', () => this.onClose());
     if (Buffer.isBuffer(body)) stream.end(body);
     else if (body) {
-      body.once('error', (err) => this.fail(err)); // a stage's limit (413) or the client going away
+      this.piped = true;
       body.pipe(stream);
     }
   }
@@ -178,6 +190,7 @@ class H2Call implements UpstreamBody {
     if (this.ended || this.failure !== undefined) return;
     this.failure = err;
     clearTimeout(this.timer);
+    this.release();
     if (this.stream && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
     if (!this.started) this.reject(upstreamError(err, this.address));
     else if (this.sink) this.cut();
@@ -198,10 +211,22 @@ class H2Call implements UpstreamBody {
     if (this.failure !== undefined) return;
     this.ended = true;
     clearTimeout(this.timer);
+    if (this.body && !Buffer.isBuffer(this.body)) this.body.off('error', this.onBodyError);
     const sink = this.sink!;
     if (this.trailers && sink.addTrailers) sink.addTrailers(this.trailers);
     sink.end();
     this.settle();
+  }
+
+  /**
+   * The try failed: the body stays with the exchange, unpiped and paused, and this try no longer listens to it (a
+   * retry attaches its own). A retry may send it again if none of it was read (a connect failure, a refused stream).
+   */
+  private release(): void {
+    const body = this.body;
+    if (!body || Buffer.isBuffer(body)) return;
+    body.off('error', this.onBodyError);
+    if (this.piped) body.unpipe(this.stream);
   }
 
   /** Cut after the headers went out: a gRPC call still ends with its status (4 after the deadline, 14 on a reset). */

@@ -1,14 +1,17 @@
 // The HTTP/2 upstream against a real node:http2 server (h2c): what the upstream receives (authority, TE trailers,
 // a reduced grpc-timeout, no connection-specific fields, the body), trailers and trailers-only answers handed on,
 // backpressure, the deadline before and after the headers (a gRPC call still ends with a status), refused streams
-// and connections classed as never sent, and a client that goes away cancelling the stream.
+// and connections classed as never sent, a client that goes away cancelling the stream, and a request body that
+// fails (the body-limit stage's 413) failing the try whenever it happens.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
+import { PassThrough } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { H2Sessions } from '../../../../core/upstream/h2-sessions.js';
 import { h2Upstream } from '../../../../core/upstream/h2-upstream.js';
+import { streamedBodies } from '../../../../core/upstream/pool.js';
 import { UpstreamFailure, type BodySink, type UpstreamResponse } from '../../../../core/upstream/upstream.js';
 import { MeshError } from '../../../../core/errors.js';
 import { layerExchange, layerSnapshot, type ExchangeOptions } from '../../../support/layer-exchange.js';
@@ -198,6 +201,47 @@ test('a client that goes away cancels the upstream stream (RST_STREAM CANCEL)', 
   const { err } = await piped;
   assert.ok(err);
   await waitUntil(() => closed.get('/long') === http2.constants.NGHTTP2_CANCEL);
+});
+
+/** A try whose request body is `body`, as a stage wraps it (the body-limit stage's counting stream). */
+function callWithBody(path: string, body: PassThrough, handler: Handler, sessionSet = sessions) {
+  handlers.set(path, handler);
+  const x = layerExchange(layerSnapshot(), { method: 'POST', budgetMs: 5_000 });
+  x.upstreamAddress = address;
+  x.upstreamPath = path;
+  streamedBodies.set(x, body);
+  return { x, response: h2Upstream(sessionSet)(x) };
+}
+
+test('a body that failed before the try, or fails while the session connects, fails the try at once (the 413 is not lost)', async () => {
+  // Before, the try listened to its body only once connected: the body-limit stage's 413 had often been emitted by
+  // then, the errored body was piped and never ended the stream, and the call hung until the deadline (504).
+  const tooLarge = new MeshError('payload_too_large');
+  const opened: string[] = [];
+  const failed = new PassThrough().on('error', () => undefined); // the stage listens to its own stream
+  failed.destroy(tooLarge);
+  const before = callWithBody('/never-before', failed, () => opened.push('before'));
+  await assert.rejects(before.response, (err: MeshError) => err.code === 'payload_too_large');
+
+  const connecting = new H2Sessions(); // a new session: the try waits for it to connect
+  const body = new PassThrough().on('error', () => undefined);
+  const during = callWithBody('/never-during', body, () => opened.push('during'), connecting);
+  body.destroy(tooLarge);
+  await assert.rejects(during.response, (err: MeshError) => err.code === 'payload_too_large');
+  await connecting.close();
+  assert.deepEqual(opened, [], 'no stream was opened');
+});
+
+test('a body that fails after the stream opened fails the try and cancels the upstream stream', async () => {
+  const body = new PassThrough();
+  let reached!: () => void;
+  const received = new Promise<void>((resolve) => (reached = resolve));
+  const { response } = callWithBody('/limited', body, (stream) => stream.once('data', () => reached()));
+  body.write('first bytes');
+  await received;
+  body.destroy(new MeshError('payload_too_large'));
+  await assert.rejects(response, (err: MeshError) => err.code === 'payload_too_large');
+  await waitUntil(() => closed.get('/limited') === http2.constants.NGHTTP2_CANCEL);
 });
 
 async function waitUntil(condition: () => boolean): Promise<void> {
