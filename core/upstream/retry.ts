@@ -1,6 +1,8 @@
 // Retry layer: replays a failed try when it is safe (idempotent method, or provably never sent) and the body can
-// be sent again (none, or buffered within a size limit), within the service's retry budget, after exponential
+// be sent again (none, or buffered within a size limit; a body streamed through, such as a gRPC call's, only after
+// a try that provably sent nothing and read none of it), within the service's retry budget, after exponential
 // backoff with full jitter that never outlives the deadline. The balance layer below sends it elsewhere.
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetryPolicy } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
@@ -9,7 +11,7 @@ import type { Exchange } from '../pipeline/exchange.js';
 import { bodyKind } from '../http/request-body.js';
 import { bufferedBodies, streamedBodies } from './pool.js';
 import type { RetryBudgets } from './retry-budget.js';
-import { UpstreamFailure, discard, isGatewayError, isIdempotent, type Layer, type UpstreamResponse } from './upstream.js';
+import { UpstreamFailure, discard, isGatewayError, isIdempotent, neverSent, type Layer, type UpstreamResponse } from './upstream.js';
 
 export interface RetryOptions {
   budgets: RetryBudgets;
@@ -75,24 +77,32 @@ function retriableError(plan: Plan, err: unknown, idempotent: boolean): boolean 
   }
 }
 
-/** Read a small body into memory so it can be sent again; false when it cannot be replayed. */
-async function replayable(x: Exchange, limit: number): Promise<boolean> {
-  if (streamedBodies.has(x)) return false; // a stage streams it (counted): never replayed
+/**
+ * When the request body can be sent again: `always` (none, or read into memory here), `unread` (it streams through as
+ * it arrives, so only after a try that provably sent nothing and read none of it: a gRPC call, a chunked or large
+ * body), or `never` (part of it is gone).
+ */
+type Replay = 'always' | 'unread' | 'never';
+
+/** Read a small body into memory so it can be sent again. */
+async function replayable(x: Exchange, limit: number): Promise<Replay> {
+  if (streamedBodies.has(x)) return 'unread'; // a stage streams it (counted)
   const kind = bodyKind(x.req);
-  if (kind === 'none') return true;
-  if (kind === 'streamed') return false; // a streamed body is never replayed
+  if (kind === 'none') return 'always';
+  if (kind === 'streamed') return 'unread';
+  if (x.req.readableDidRead) return 'never';
   const length = Number(x.req.headers['content-length']);
-  if (!(length <= limit) || x.req.readableDidRead) return false;
+  if (!(length <= limit)) return 'unread';
   const chunks: Buffer[] = [];
   let size = 0;
-  const read = async () => {
+  const read = async (): Promise<Replay> => {
     for await (const chunk of x.req) {
       size += (chunk as Buffer).length;
-      if (size > limit) return false;
+      if (size > limit) return 'never';
       chunks.push(chunk as Buffer);
     }
     bufferedBodies.set(x, Buffer.concat(chunks, size));
-    return true;
+    return 'always';
   };
   // A client that stops sending its body must not hold the request past its deadline (it did, up to the server's
   // 60 s request timeout: the upstream's timer starts only once the body is read).
@@ -109,6 +119,17 @@ async function replayable(x: Exchange, limit: number): Promise<boolean> {
   }
 }
 
+/**
+ * The body an upstream streams (a stage's wrapper, or the client's request) is whole: no try read a byte of it, and
+ * it did not fail. The HTTP/2 upstream pipes it only once connected, so a refused connection leaves it whole, and a
+ * refused stream does when it came before any of it was read. (The HTTP/1.1 upstream reads the client's request from
+ * the start of a try: it is then never sent again.)
+ */
+function unread(x: Exchange): boolean {
+  const body: Readable = streamedBodies.get(x) ?? x.req;
+  return !body.readableDidRead && !body.destroyed;
+}
+
 export function retry(o: RetryOptions): Layer {
   const limit = o.maxBufferedBody ?? 64 * 1024;
   const random = o.random ?? Math.random;
@@ -117,17 +138,22 @@ export function retry(o: RetryOptions): Layer {
     const budget = o.budgets.for(x.service, x.snapshot?.services.get(x.service)?.retryBudget);
     budget.deposit();
     const plan = planOf(x.route?.retry ?? DEFAULT_RETRY);
-    if (plan.attempts <= 1 || !(await replayable(x, limit))) return next(x);
+    if (plan.attempts <= 1) return next(x);
+    const replay = await replayable(x, limit);
+    if (replay === 'never') return next(x);
     const idempotent = isIdempotent(x.method);
     for (let attempt = 1; ; attempt++) {
       let response: UpstreamResponse | undefined;
       let failure: unknown;
       try {
         response = await next(x);
-        // An answer means the request arrived: only an idempotent one may be sent again.
-        if (attempt >= plan.attempts || !idempotent || !retriableStatus(plan, response.status)) return response;
+        // An answer means the request arrived: only an idempotent one may be sent again, and only if we still hold
+        // its body.
+        if (attempt >= plan.attempts || !idempotent || replay === 'unread' || !retriableStatus(plan, response.status)) return response;
       } catch (err) {
         if (attempt >= plan.attempts || !retriableError(plan, err, idempotent)) throw err;
+        // A body that streams through is sent again only when the try provably sent nothing and read none of it.
+        if (replay === 'unread' && !(neverSent(err) && unread(x))) throw err;
         failure = err;
       }
       const delay = random() * Math.min(plan.maxMs, plan.baseMs * 2 ** (attempt - 1));

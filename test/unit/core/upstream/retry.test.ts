@@ -1,24 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { PassThrough, Readable } from 'node:stream';
 import { MeshError } from '../../../../core/errors.js';
 import { retry } from '../../../../core/upstream/retry.js';
 import { RetryBudgets } from '../../../../core/upstream/retry-budget.js';
-import { bufferedBodies } from '../../../../core/upstream/pool.js';
-import { UpstreamFailure, type Upstream } from '../../../../core/upstream/upstream.js';
+import { bufferedBodies, streamedBodies } from '../../../../core/upstream/pool.js';
+import { H2Sessions } from '../../../../core/upstream/h2-sessions.js';
+import { h2Upstream } from '../../../../core/upstream/h2-upstream.js';
+import { UpstreamFailure, type Upstream, type UpstreamResponse } from '../../../../core/upstream/upstream.js';
+import { freePort } from '../../../support/free-port.js';
 import type { Exchange } from '../../../../core/pipeline/exchange.js';
 import { layerExchange, layerSnapshot, response } from '../../../support/layer-exchange.js';
 
 const refused = () => new UpstreamFailure('upstream_failed', undefined, 'connect', 'a:1');
 const reset = () => new UpstreamFailure('upstream_failed', undefined, 'reset', 'a:1');
 
-function harness(outcomes: (() => Promise<ReturnType<typeof response>>)[]) {
+function harness(outcomes: ((x: Exchange) => Promise<ReturnType<typeof response>>)[]) {
   const waits: number[] = [];
   const tries: Exchange[] = [];
   const next: Upstream = (x) => {
     tries.push(x);
     x.attempts++;
-    return outcomes[Math.min(tries.length - 1, outcomes.length - 1)]();
+    return outcomes[Math.min(tries.length - 1, outcomes.length - 1)](x);
   };
   const budgets = new RetryBudgets('test', () => 0);
   budgets.for('svc', undefined); // default budget; tests that need another pass it via the snapshot
@@ -58,18 +63,53 @@ test('a POST whose connection was refused is retried with its buffered body', as
   assert.equal(bufferedBodies.get(x)?.toString(), '{"order":7}');
 });
 
-test('a streamed (chunked) body is never replayed', async () => {
-  const h = harness([() => Promise.reject(refused()), () => Promise.resolve(response(200))]);
-  const x = layerExchange(layerSnapshot({}, policy), { method: 'PUT', body: 'abc', headers: { 'transfer-encoding': 'chunked' }, budgetMs: 10_000 });
-  await assert.rejects(h.layer(x));
+/** Read the whole request body, as an upstream sends it. */
+async function drain(x: Exchange): Promise<string> {
+  let text = '';
+  for await (const chunk of x.req) text += chunk;
+  return text;
+}
+
+const chunked = { method: 'POST', body: 'abc', headers: { 'transfer-encoding': 'chunked' }, budgetMs: 10_000 };
+
+test('a streamed body (chunked, a gRPC call) is sent again whole after a refused connection that read none of it', async () => {
+  // Before, a streamed body was never replayed: every gRPC call to a refused endpoint failed UNAVAILABLE.
+  let sent = '';
+  const h = harness([() => Promise.reject(refused()), () => Promise.reject(refused()), async (x) => ((sent = await drain(x)), response(200))]);
+  const x = layerExchange(layerSnapshot({}, policy), chunked);
+  assert.equal((await h.layer(x)).status, 200);
+  assert.equal(h.tries.length, 3);
+  assert.equal(sent, 'abc');
+  assert.equal(bufferedBodies.get(x), undefined, 'never read into memory');
+});
+
+test('a streamed body that started flowing is never replayed, even after a refused stream', async () => {
+  const h = harness([async (x) => (x.req.read(), Promise.reject(refused())), () => Promise.resolve(response(200))]);
+  await assert.rejects(h.layer(layerExchange(layerSnapshot({}, policy), chunked)), (e: unknown) => e instanceof UpstreamFailure && e.kind === 'connect');
   assert.equal(h.tries.length, 1);
 });
 
-test('a body above the buffer limit is not replayed', async () => {
-  const h = harness([() => Promise.reject(refused()), () => Promise.resolve(response(200))]);
-  const x = layerExchange(layerSnapshot({}, policy), { method: 'PUT', body: 'x'.repeat(70 * 1024), budgetMs: 10_000 });
-  await assert.rejects(h.layer(x));
-  assert.equal(h.tries.length, 1);
+test('a streamed body is not replayed after a try that reached the upstream (reset, 503), even for a PUT', async () => {
+  const put = { ...chunked, method: 'PUT' };
+  const h1 = harness([() => Promise.reject(reset()), () => Promise.resolve(response(200))]);
+  await assert.rejects(h1.layer(layerExchange(layerSnapshot({}, policy), put)), (e: unknown) => e instanceof UpstreamFailure && e.kind === 'reset');
+  assert.equal(h1.tries.length, 1);
+  const h2 = harness([() => Promise.resolve(response(503)), () => Promise.resolve(response(200))]);
+  assert.equal((await h2.layer(layerExchange(layerSnapshot({}, policy), put))).status, 503);
+  assert.equal(h2.tries.length, 1);
+});
+
+test('a body above the buffer limit is not read into memory; it is sent again only while no try read it', async () => {
+  const big = 'x'.repeat(70 * 1024);
+  let sent = '';
+  const h1 = harness([() => Promise.reject(refused()), async (x) => ((sent = await drain(x)), response(200))]);
+  const x = layerExchange(layerSnapshot({}, policy), { method: 'PUT', body: big, budgetMs: 10_000 });
+  assert.equal((await h1.layer(x)).status, 200);
+  assert.equal(bufferedBodies.get(x), undefined);
+  assert.equal(sent, big);
+  const h2 = harness([async (x) => (x.req.read(), Promise.reject(refused())), () => Promise.resolve(response(200))]);
+  await assert.rejects(h2.layer(layerExchange(layerSnapshot({}, policy), { method: 'PUT', body: big, budgetMs: 10_000 })));
+  assert.equal(h2.tries.length, 1);
 });
 
 test('without a policy only a refused connection (or a reset GET) is retried, once', async () => {
@@ -120,4 +160,79 @@ test('a client that stops sending its body is answered at the deadline, not held
   await assert.rejects(h.layer(x), (e: unknown) => e instanceof MeshError && e.code === 'deadline_exceeded');
   assert.equal(h.tries.length, 0, 'nothing was sent upstream');
   stalled.destroy();
+});
+
+/** The answer's body as text, streamed through a client-like sink. */
+function text(r: UpstreamResponse): Promise<string> {
+  const chunks: Buffer[] = [];
+  return new Promise((resolve, reject) =>
+    r.body.pipeTo({ write: (c) => chunks.push(c) > 0, end: () => undefined, once: () => undefined }, (err) => (err ? reject(err) : resolve(Buffer.concat(chunks).toString()))),
+  );
+}
+
+/** The retry layer over a real upstream whose tries go to `addresses` in turn (the balance layer's part). */
+function overAddresses(upstream: Upstream, addresses: string[], before?: (attempt: number) => void): Upstream {
+  let attempt = 0;
+  const budgets = new RetryBudgets('test', () => 0);
+  return retry({ budgets, wait: async () => undefined })((x) => {
+    before?.(attempt);
+    x.upstreamAddress = addresses[Math.min(attempt++, addresses.length - 1)];
+    return upstream(x);
+  });
+}
+
+test('over HTTP/2, a streamed body refused by one endpoint reaches the next whole', async () => {
+  // Before, a streamed body was never replayed: a gRPC call that landed on a dead endpoint failed UNAVAILABLE.
+  const server = http2.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => res.end(`got ${body}`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dead = `127.0.0.1:${await freePort()}`;
+  const sessions = new H2Sessions();
+  try {
+    const layer = overAddresses(h2Upstream(sessions), [dead, dead, `127.0.0.1:${(server.address() as AddressInfo).port}`]);
+    assert.equal(await text(await layer(layerExchange(layerSnapshot({}, policy), chunked))), 'got abc');
+  } finally {
+    await sessions.close();
+    server.close();
+  }
+});
+
+test('over HTTP/2, a stream refused before any of the body was read is sent again; once the body flowed, never', async () => {
+  const refuse = new Set(['/refused-first', '/flowed']);
+  const server = http2.createServer();
+  server.on('stream', (stream, headers) => {
+    const path = String(headers[':path']);
+    stream.on('error', () => undefined); // its own REFUSED_STREAM
+    // RFC 9113 §8.7: REFUSED_STREAM says nothing of the stream was processed.
+    if (refuse.delete(path)) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    let body = '';
+    stream.on('data', (c: Buffer) => (body += c));
+    stream.on('end', () => (stream.respond({ ':status': 200 }), stream.end(`got ${body}`)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const sessions = new H2Sessions();
+  try {
+    // The client's DATA arrives only after the first try was refused (a gRPC client still serializing its message).
+    const late = new PassThrough();
+    const x = layerExchange(layerSnapshot({}, policy), { method: 'POST', budgetMs: 10_000 });
+    x.upstreamPath = '/refused-first';
+    streamedBodies.set(x, late);
+    const layer = overAddresses(h2Upstream(sessions), [address], (attempt) => attempt === 1 && late.end('abc'));
+    assert.equal(await text(await layer(x)), 'got abc');
+
+    // The body was already flowing into the refused stream: part of it may be gone, so it is not sent again.
+    const flowed = new PassThrough();
+    flowed.end('abc');
+    const y = layerExchange(layerSnapshot({}, policy), { method: 'POST', budgetMs: 10_000 });
+    y.upstreamPath = '/flowed';
+    streamedBodies.set(y, flowed);
+    await assert.rejects(overAddresses(h2Upstream(sessions), [address])(y), (e: unknown) => e instanceof UpstreamFailure && e.kind === 'connect');
+  } finally {
+    await sessions.close();
+    server.close();
+  }
 });
