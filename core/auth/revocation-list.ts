@@ -11,14 +11,17 @@ const entriesGauge = new client.Gauge({
   name: 'meshgate_auth_revocations',
   help: 'Revocation entries mirrored from the store, by kind.',
   labelNames: ['kind'] as const,
+  aggregator: 'min', // --workers: each worker mirrors the same list; a sum would double it
 });
 const staleGauge = new client.Gauge({
   name: 'meshgate_auth_revocations_stale',
   help: '1 while the revocation mirror may be stale (never loaded from the store, or store unreachable past the bound): authenticated routes fail closed.',
+  aggregator: 'max', // --workers: one stale worker fails closed
 });
 const staleSeconds = new client.Gauge({
   name: 'meshgate_auth_store_disconnected_seconds',
   help: 'Seconds since the store connection was lost (0 while connected).',
+  aggregator: 'max',
 });
 
 /** What a revocation check needs to know about a token. */

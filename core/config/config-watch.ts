@@ -38,6 +38,7 @@ const configVersion = new client.Gauge({
   help: 'Version of the config snapshot this node serves.',
   labelNames: ['role'] as const,
   registers: [registry],
+  aggregator: 'min', // --workers: the version every worker serves (one behind shows), never a sum
 });
 const propagationSeconds = new client.Histogram({
   name: 'meshgate_config_propagation_seconds',

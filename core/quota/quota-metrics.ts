@@ -47,6 +47,7 @@ export const quotaFallback = new client.Gauge({
   name: 'meshgate_quota_fallback',
   help: '1 while quota-svc (or its Redis) is unreachable and global policies run on their failure mode, else 0.',
   labelNames: ['service'] as const,
+  aggregator: 'max', // --workers: one worker on its fallback shows
 });
 
 const trackedBuckets = new Map<string, WeakRef<{ readonly size: number }>>();
@@ -87,4 +88,5 @@ export const svcBackendUp = new client.Gauge({
   name: 'meshgate_quota_svc_backend_up',
   help: '1 when the quota store (Redis, or memory in embedded mode) is reachable, else 0.',
   labelNames: ['backend'] as const,
+  aggregator: 'min',
 });

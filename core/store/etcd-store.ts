@@ -42,6 +42,7 @@ new client.Gauge({
   name: 'meshgate_store_connected',
   help: '1 while every etcd store of this process reaches etcd, 0 while one serves from what it holds.',
   registers: [registry],
+  aggregator: 'min', // --workers: 0 while any worker serves from what it holds
   collect() {
     let connected = 1;
     for (const store of openStores) if (!store.connected) connected = 0;
