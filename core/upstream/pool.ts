@@ -70,8 +70,11 @@ function requestBody(x: Exchange): Readable | Buffer | null {
   // undici destroys the body stream it was given when the response completes before the body was sent (an app that
   // answers a large upload early). Given the client's own request, that destroyed the client's connection mid-upload,
   // where nginx and node keep it and read the rest away (the listener does, once the response is out). A client that
-  // goes away still cancels the call: the listener cuts the try in flight.
-  return x.req.pipe(new PassThrough());
+  // goes away still cancels the call: the listener cuts the try in flight. The client's body starts flowing only
+  // when undici reads it, once connected: a refused connection leaves it whole, so the retry layer may send it again.
+  const body = new PassThrough();
+  body.once('resume', () => x.req.pipe(body));
+  return body;
 }
 
 /**

@@ -121,9 +121,9 @@ async function replayable(x: Exchange, limit: number): Promise<Replay> {
 
 /**
  * The body an upstream streams (a stage's wrapper, or the client's request) is whole: no try read a byte of it, and
- * it did not fail. The HTTP/2 upstream pipes it only once connected, so a refused connection leaves it whole, and a
- * refused stream does when it came before any of it was read. (The HTTP/1.1 upstream reads the client's request from
- * the start of a try: it is then never sent again.)
+ * it did not fail. Both upstreams start reading it only once connected (HTTP/2 pipes it then, undici pulls it through
+ * the pool's pass-through then), so a refused connection leaves it whole, and a refused stream does when it came
+ * before any of it was read.
  */
 function unread(x: Exchange): boolean {
   const body: Readable = streamedBodies.get(x) ?? x.req;

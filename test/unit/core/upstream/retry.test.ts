@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { MeshError } from '../../../../core/errors.js';
 import { retry } from '../../../../core/upstream/retry.js';
 import { RetryBudgets } from '../../../../core/upstream/retry-budget.js';
-import { bufferedBodies, streamedBodies } from '../../../../core/upstream/pool.js';
+import { PoolSet, bufferedBodies, poolUpstream, streamedBodies } from '../../../../core/upstream/pool.js';
 import { H2Sessions } from '../../../../core/upstream/h2-sessions.js';
 import { h2Upstream } from '../../../../core/upstream/h2-upstream.js';
 import { UpstreamFailure, type Upstream, type UpstreamResponse } from '../../../../core/upstream/upstream.js';
@@ -196,6 +197,26 @@ test('over HTTP/2, a streamed body refused by one endpoint reaches the next whol
     assert.equal(await text(await layer(layerExchange(layerSnapshot({}, policy), chunked))), 'got abc');
   } finally {
     await sessions.close();
+    server.close();
+  }
+});
+
+test('over HTTP/1.1, a streamed body refused by one endpoint reaches the next whole: undici reads it only once connected', async () => {
+  // The pool hands undici a pass-through that starts pulling the client's body when undici reads it; piped at once,
+  // the body was read before the connection was refused and never sent again.
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => res.end(`got ${body}`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dead = `127.0.0.1:${await freePort()}`;
+  const pools = new PoolSet();
+  try {
+    const layer = overAddresses(poolUpstream(pools), [dead, `127.0.0.1:${(server.address() as AddressInfo).port}`]);
+    assert.equal(await text(await layer(layerExchange(layerSnapshot({}, policy), chunked))), 'got abc');
+  } finally {
+    await pools.close();
     server.close();
   }
 });
