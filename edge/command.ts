@@ -62,7 +62,7 @@ export function registerEdge(program: Command): void {
       };
       const certPollMs = duration('--cert-poll', opts.certPoll);
       const ticketRotationMs = duration('--ticket-rotation', opts.ticketRotation);
-      const { TrustedProxies } = await import('./trusted-proxies.js');
+      const { TrustedProxies } = await import('../core/http/trusted-proxies.js');
       let trustedProxies;
       try {
         trustedProxies = TrustedProxies.parse(opts.trustedProxies);

@@ -34,7 +34,7 @@ import { TLS_DEFAULTS, developmentCertificate, loadCertificate } from './tls.js'
 import { CertificateSet, type CertificateFiles } from './certificates.js';
 import { SessionTickets } from './session-tickets.js';
 import { guardHttp2, skipResetStreams, type FloodGuardOptions } from '../core/http/http2-flood-guard.js';
-import { TrustedProxies } from './trusted-proxies.js';
+import { TrustedProxies } from '../core/http/trusted-proxies.js';
 
 export interface EdgeOptions {
   store: Store;

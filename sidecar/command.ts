@@ -6,6 +6,8 @@ import { envOption, parseHostPort, portOption } from '../core/config/cli-options
 import { MAX_TIMER_MS, parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { workersOption } from '../core/node/workers-option.js';
+import { TrustedProxies } from '../core/http/trusted-proxies.js';
+import { DEFAULT_TRUSTED_PEERS } from './stages/client-ip.js';
 
 /** How long the store may be unreachable before authenticated routes fail closed (authz-svc/README.md, Staleness). */
 export const DEFAULT_AUTH_STALE_AFTER_MS = 10_000;
@@ -48,12 +50,19 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption('--authz <host:port>', 'MESHGATE_AUTHZ', 'authz-svc gRPC address (opaque tokens)').argParser(parseHostPort))
     .addOption(envOption('--node-id <id>', 'MESHGATE_NODE_ID', 'node id (default <service>-<random>)'))
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config').default('.meshgate'))
+    .addOption(envOption('--trusted-peers <cidrs>', 'MESHGATE_TRUSTED_PEERS', 'comma-separated CIDRs of the edges, whose x-meshgate-client-ip (the client IP for quota keys and logs) is believed').default(DEFAULT_TRUSTED_PEERS, 'loopback and private networks'))
     .addOption(authStaleAfterOption())
     .addOption(workersOption())
     .action(async (opts) => {
       if (!opts.service) throw new UsageError('--service (or MESHGATE_SERVICE) is required');
       if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(opts.service)) throw new UsageError(`--service "${opts.service}" is not a DNS-label name`);
       if (!opts.etcd) throw new UsageError('--etcd (or MESHGATE_ETCD) is required: the sidecar reads routes, keys and revocations from etcd');
+      let trustedPeers: TrustedProxies;
+      try {
+        trustedPeers = TrustedProxies.parse(opts.trustedPeers);
+      } catch (err) {
+        throw new UsageError(`--trusted-peers: ${(err as Error).message}`);
+      }
       // Loaded on use, after the flags are checked: a usage error starts nothing and loads little.
       const [{ startSidecar }, { registerEndpoint }, { runNodeProcess }] = await Promise.all([
         import('./main.js'),
@@ -84,6 +93,7 @@ export function registerSidecar(program: Command): void {
             quotaAddress: opts.quota,
             authzAddress: opts.authz,
             authStaleAfterMs: opts.authStaleAfter,
+            trustedPeers,
             // Each worker is an endpoint of its own (same address): balancing and quota shares count workers.
             register: (service, id, address) => registerEndpoint(store, { service, id, address }),
           }),

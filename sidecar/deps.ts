@@ -8,8 +8,9 @@ import type { SidecarAuthDeps } from '../core/auth/token-verifier.js';
 import type { Upstream } from '../core/upstream/upstream.js';
 import type { LocalAppDeps } from './stages/forward-local-app.js';
 import type { QuotaDeps } from '../core/quota/quota-runtime.js';
+import type { ClientIpDeps } from './stages/client-ip.js';
 
-export interface InboundDeps extends FramingDeps, NormalizeDeps, TraceDeps, RouteDeps, AccessLogDeps, LocalAppDeps, SidecarAuthDeps, QuotaDeps {
+export interface InboundDeps extends FramingDeps, NormalizeDeps, ClientIpDeps, TraceDeps, RouteDeps, AccessLogDeps, LocalAppDeps, SidecarAuthDeps, QuotaDeps {
   tier: string;
 }
 

@@ -35,6 +35,7 @@ import { IntrospectionClient } from '../core/auth/introspection-client.js';
 import { INBOUND_CHAIN } from './inbound.js';
 import { OUTBOUND_CHAIN } from './outbound.js';
 import type { InboundDeps, OutboundDeps } from './deps.js';
+import type { TrustedProxies } from '../core/http/trusted-proxies.js';
 
 export interface Registration {
   deregister(): Promise<void>;
@@ -59,6 +60,8 @@ export interface SidecarOptions {
   quotaAddress?: string;
   /** authz-svc gRPC address (host:port) for opaque-token introspection. */
   authzAddress?: string;
+  /** Peers whose x-meshgate-client-ip is believed, the edges (default: loopback and private networks). */
+  trustedPeers?: TrustedProxies;
   /** Store unreachable longer than this → authenticated routes answer 503 auth_unavailable (default 10 s). */
   authStaleAfterMs?: number;
   /** Registers this instance under endpoints/<service>/<id> (leased); deregistered first on close. */
@@ -148,6 +151,7 @@ export async function startSidecar(o: SidecarOptions): Promise<SidecarNode> {
     quota,
     tier: 'sidecar-inbound',
     accessLog,
+    trustedPeers: o.trustedPeers,
     service: o.service,
     appUpstream,
     trustRequestId: true,

@@ -2,7 +2,7 @@
 // client IP the mesh trusts (used by quota keys) handed to the sidecar in a mesh-only header.
 // Incoming forwarding headers count only when the peer is a trusted proxy (--trusted-proxies).
 import type { StageDef } from '../../core/pipeline/stage.js';
-import { TrustedProxies, unmapped } from '../trusted-proxies.js';
+import { TrustedProxies, unmapped } from '../../core/http/trusted-proxies.js';
 
 export interface ForwardedDeps {
   /** True when the listener is TLS (X-Forwarded-Proto). */

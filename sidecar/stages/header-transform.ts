@@ -1,4 +1,4 @@
-// transformRequest phase: identity headers for the app (after auth, never from the client), the route's
+// transformRequest phase: identity headers for the app (after auth, never from the client), X-Real-IP, the route's
 // RequestHeaderModifier and URLRewrite.
 import type { StageDef } from '../../core/pipeline/stage.js';
 
@@ -12,6 +12,9 @@ export const headerTransform: StageDef<unknown> = {
       name: 'header-transform',
       request(x) {
         const h = x.upstreamHeaders;
+        // The client IP the mesh vouches for (the edge's, or an east-west caller's address), as the edge sets it:
+        // a caller's own X-Real-IP never reaches the app, which may read it as nginx and Kong apps do.
+        h['x-real-ip'] = x.clientIp;
         if (x.identity) {
           h['x-auth-subject'] = x.identity.subjectHeader;
           h['x-auth-claims'] = x.identity.claimsHeader;

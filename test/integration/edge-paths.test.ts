@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startEdgeMesh, rawExchange, type EdgeMesh } from '../support/edge-mesh.js';
 import type { RouteConfig } from '../../core/config/schema.js';
 import type { EdgeNode } from '../../edge/main.js';
-import { TrustedProxies } from '../../edge/trusted-proxies.js';
+import { TrustedProxies } from '../../core/http/trusted-proxies.js';
 
 const ROUTES = [
   { name: 'public', matches: [{ path: { type: 'PathPrefix', value: '/public' } }], backendRefs: [{ name: 'pub' }] },

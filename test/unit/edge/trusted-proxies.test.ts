@@ -2,7 +2,7 @@
 // client address walk over X-Forwarded-For.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TrustedProxies, unmapped } from '../../../edge/trusted-proxies.js';
+import { TrustedProxies, unmapped } from '../../../core/http/trusted-proxies.js';
 
 test('parses CIDRs and single addresses, v4 and v6', () => {
   const t = TrustedProxies.parse('10.0.0.0/8, 192.168.1.7, fd00::/8');
