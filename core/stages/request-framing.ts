@@ -7,7 +7,14 @@ import type { StageDef } from '../pipeline/stage.js';
 import type { Exchange } from '../pipeline/exchange.js';
 import { refuseConnection } from '../http/serve.js';
 
-const ABSOLUTE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)/;
+const ABSOLUTE = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)/;
+
+/** An authority without its scheme's default port (`a:80` is `a` for http): the same origin either way. */
+function origin(authority: string, scheme: string): string {
+  const lower = authority.toLowerCase();
+  const port = scheme === 'https' ? ':443' : scheme === 'http' ? ':80' : '';
+  return port && lower.endsWith(port) ? lower.slice(0, -port.length) : lower;
+}
 
 export interface FramingDeps {
   /**
@@ -52,7 +59,8 @@ export const requestFraming: StageDef<FramingDeps> = {
         const url = req.url ?? '';
         if (url.charCodeAt(0) !== 47 /* / */) {
           const m = ABSOLUTE.exec(url);
-          if (m && m[1].toLowerCase() !== (req.headers.host ?? '').toLowerCase())
+          const scheme = m?.[1].toLowerCase() ?? '';
+          if (m && origin(m[2], scheme) !== origin(req.headers.host ?? '', scheme))
             return refuse(x, 'The request target\'s authority differs from Host.');
         }
         return undefined;

@@ -106,6 +106,21 @@ test('an untrusted peer cannot choose its X-Forwarded-For or X-Real-IP: the edge
   assert.equal(second.status, 429);
 });
 
+test('X-Forwarded-Host and Forwarded host= are the Host the client sent, port included', async () => {
+  // Before, the port was dropped (the routing form of the host): an app behind :8443 built its URLs on :443.
+  assert.equal((await send(mesh.edge.httpPort, '/public/h', '', 'a:8443')).status, 200);
+  let got = mesh.apps.pub.received.at(-1)!;
+  assert.equal(got.headers['x-forwarded-host'], 'a:8443');
+  assert.equal(got.headers.forwarded, 'for=127.0.0.1;proto=http;host="a:8443"');
+  assert.equal((await send(mesh.edge.httpPort, '/public/h', '', '[::1]:8080')).status, 200);
+  assert.equal(mesh.apps.pub.received.at(-1)!.headers['x-forwarded-host'], '[::1]:8080');
+  assert.equal((await send(mesh.edge.httpPort, '/public/h', '', 'A.')).status, 200);
+  got = mesh.apps.pub.received.at(-1)!;
+  assert.equal(got.headers['x-forwarded-host'], 'A.', 'as sent');
+  // A Host that is no host name cannot reach the header at all: the edge refuses it.
+  assert.equal((await send(mesh.edge.httpPort, '/public/h', '', 'a"b')).status, 400);
+});
+
 test('a trusted proxy\'s X-Forwarded-For names the client: right-most untrusted hop, chain kept, quota per client', async () => {
   const a = await send(trusting.httpPort, '/limited/c', 'X-Forwarded-For: spoofed, 203.0.113.7\r\n');
   assert.equal(a.status, 200);
@@ -119,6 +134,14 @@ test('a trusted proxy\'s X-Forwarded-For names the client: right-most untrusted 
   // A hop the proxy itself appended (trusted) is skipped: the client is the next one left.
   assert.equal((await send(trusting.httpPort, '/limited/f', 'X-Forwarded-For: 203.0.113.9, 127.0.0.5\r\n')).status, 200);
   assert.equal((await send(trusting.httpPort, '/limited/g', 'X-Forwarded-For: 203.0.113.9\r\n')).status, 429);
+});
+
+test('an absolute-form target naming the Host with its scheme\'s default port is the same origin (RFC 9112 §3.2.2)', async () => {
+  // Before, `GET http://a:80/x` with `Host: a` was a 400 (authority differs from Host).
+  assert.deepEqual(await send(mesh.edge.httpPort, 'http://a:80/public/abs'), { status: 200, app: 'pub', path: '/public/abs' });
+  assert.deepEqual(await send(mesh.edge.httpPort, 'http://a/public/abs', '', 'a:80'), { status: 200, app: 'pub', path: '/public/abs' });
+  assert.equal((await send(mesh.edge.httpPort, 'http://a:8080/public/abs')).status, 400, 'another port is another origin');
+  assert.equal((await send(mesh.edge.httpPort, 'https://a:80/public/abs')).status, 400, 'port 80 is not https\'s default');
 });
 
 test('a host name routes the same with or without the trailing dot of an absolute name, in any case', async () => {
