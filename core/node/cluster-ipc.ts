@@ -23,8 +23,8 @@ function settle(message: Envelope): void {
   else request.resolve(message.body);
 }
 
-/** Ask the primary (from a worker) or `worker` (from the primary) for `kind`; rejects after `timeoutMs`. */
-export function ask<T>(kind: string, timeoutMs: number, worker?: Worker): Promise<T> {
+/** Ask the primary (from a worker) or `worker` (from the primary) for `kind`, with `body` if any; rejects after `timeoutMs`. */
+export function ask<T>(kind: string, timeoutMs: number, worker?: Worker, body?: unknown): Promise<T> {
   if (!listening) {
     listening = true;
     if (cluster.isWorker) process.on('message', settle);
@@ -37,28 +37,28 @@ export function ask<T>(kind: string, timeoutMs: number, worker?: Worker): Promis
       reject(new Error(`${kind}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     pending.set(id, { resolve: resolve as (body: unknown) => void, reject, timer });
-    const message = { type: `${kind}:ask`, id };
+    const message: Envelope = { type: `${kind}:ask`, id, body };
     if (worker) worker.send(message);
     else process.send!(message);
   });
 }
 
 /** Answer asks for `kind`: in the primary, any worker's (`from` is the worker); in a worker, the primary's. */
-export function answer(kind: string, handler: (from?: Worker) => unknown): void {
-  const reply = (send: (message: Envelope) => void, id: unknown, from?: Worker) =>
+export function answer(kind: string, handler: (from: Worker | undefined, body: unknown) => unknown): void {
+  const reply = (send: (message: Envelope) => void, id: unknown, body: unknown, from?: Worker) =>
     Promise.resolve()
-      .then(() => handler(from))
+      .then(() => handler(from, body))
       .then(
         (body) => send({ type: `${kind}:reply`, id, body }),
         (err: Error) => send({ type: `${kind}:reply`, id, error: err.message }),
       );
   if (cluster.isWorker) {
     process.on('message', (message: Envelope) => {
-      if (message?.type === `${kind}:ask`) void reply((m) => process.connected && process.send!(m), message.id);
+      if (message?.type === `${kind}:ask`) void reply((m) => process.connected && process.send!(m), message.id, message.body);
     });
   } else {
     cluster.on('message', (worker, message: Envelope) => {
-      if (message?.type === `${kind}:ask`) void reply((m) => worker.isConnected() && worker.send(m), message.id, worker);
+      if (message?.type === `${kind}:ask`) void reply((m) => worker.isConnected() && worker.send(m), message.id, message.body, worker);
     });
   }
 }

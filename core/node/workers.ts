@@ -5,10 +5,14 @@ import cluster from 'node:cluster';
 import { UsageError } from '../config/usage-error.js';
 import { serveClusterMetrics, workerMetrics } from './cluster-metrics.js';
 import { serveClusterReadiness } from './cluster-readiness.js';
+import { answer, ask } from './cluster-ipc.js';
 import { logger } from '../telemetry/log.js';
 
 /** Workers still running this long after SIGTERM are killed: above the listeners' grace (5 s). */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+/** A worker's usage error, handed to the primary to say once for the node. */
+const USAGE_KIND = 'meshgate:usage-error';
 
 /** Tells a worker its slot (1..N): a replacement takes the slot, hence the node id, of the worker it replaces. */
 const SLOT_ENV = 'MESHGATE_WORKER_SLOT';
@@ -44,11 +48,14 @@ export async function runWorkers(n: number, start: () => Promise<void>, options:
     workerMetrics();
     // A worker that cannot start exits, so the primary replaces it (or gives up on a crash loop).
     return start().catch((err: Error) => {
-      // A usage error (a port taken, a certificate file missing) is the same in every worker: said once, as by a
-      // single process, and exit 2 tells the primary not to start another.
+      // A usage error (a port taken, a certificate file missing) is the same in every worker: the primary says it
+      // once, as a single process would (workers each writing it raced the primary's stop), and exit 2 tells it
+      // not to start another. The worker exits once the primary has it; said here only if the primary is gone (one
+      // merely slow, on a machine busy starting every worker, still says it when it gets it).
       if (err instanceof UsageError) {
-        process.stderr.write(`meshgate: ${err.message}\n`);
-        process.exit(USAGE_EXIT);
+        const said = ask(USAGE_KIND, 5_000, undefined, err.message);
+        const sayIfAlone = () => void (process.connected || process.stderr.write(`meshgate: ${err.message}\n`));
+        return said.catch(sayIfAlone).then(() => process.exit(USAGE_EXIT));
       }
       log.error({ err: err.message, slot: workerSlot() }, 'worker failed to start');
       process.exit(1);
@@ -64,6 +71,11 @@ export async function runWorkers(n: number, start: () => Promise<void>, options:
   let stopping = false;
   let exitCode = 0;
   serveClusterReadiness((worker) => slots.get(worker.id));
+  let usageSaid = false;
+  answer(USAGE_KIND, (_worker, message) => {
+    if (!usageSaid) process.stderr.write(`meshgate: ${String(message)}\n`);
+    usageSaid = true;
+  });
 
   const fork = (slot: number) => slots.set(cluster.fork({ ...options.env, [SLOT_ENV]: String(slot) }).id, slot);
   cluster.on('exit', (worker, code, signal) => {

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,4 +217,21 @@ test('--workers takes a positive integer or auto; anything else exits 2 naming t
   const env = await runMeshgate(['edge', '--etcd', etcd.endpoint], { MESHGATE_WORKERS: 'many' });
   assert.equal(env.code, 2);
   assert.match(env.stderr, /--workers/);
+});
+
+test('a usage error every worker hits (a port taken) is said once, and the node exits 2', async () => {
+  // Each worker used to write it, racing the primary's stop: with 8 workers two or three lines in half the runs.
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const port = (busy.address() as AddressInfo).port;
+  try {
+    for (let run = 1; run <= 3; run++) {
+      const r = await runMeshgate(['edge', '--workers', '8', '--no-https', '--http-port', String(port), '--admin-port', '0', '--etcd', etcd.endpoint],
+        { MESHGATE_STATE_DIR: join(dir, 'state-busy'), MESHGATE_HOST: '127.0.0.1' }, 60_000);
+      assert.equal(r.code, 2, r.stderr);
+      assert.deepEqual(r.stderr.split('\n').filter((l) => l.startsWith('meshgate:')), [`meshgate: --http-port ${port}: address in use`], `run ${run}`);
+    }
+  } finally {
+    await new Promise((resolve) => busy.close(resolve));
+  }
 });
