@@ -6,6 +6,7 @@ import { envOption, parseHostPort, portOption } from '../core/config/cli-options
 import { MAX_TIMER_MS, parseDuration } from '../core/config/duration.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { workersOption } from '../core/node/workers-option.js';
+import { drainDelayOption } from '../core/node/drain-delay-option.js';
 import { TrustedProxies } from '../core/http/trusted-proxies.js';
 import { DEFAULT_TRUSTED_PEERS } from './stages/client-ip.js';
 
@@ -52,6 +53,7 @@ export function registerSidecar(program: Command): void {
     .addOption(envOption('--state-dir <dir>', 'MESHGATE_STATE_DIR', 'last-known-good config').default('.meshgate'))
     .addOption(envOption('--trusted-peers <cidrs>', 'MESHGATE_TRUSTED_PEERS', 'comma-separated CIDRs of the edges, whose x-meshgate-client-ip (the client IP for quota keys and logs) is believed').default(DEFAULT_TRUSTED_PEERS, 'loopback and private networks'))
     .addOption(authStaleAfterOption())
+    .addOption(drainDelayOption())
     .addOption(workersOption())
     .action(async (opts) => {
       if (!opts.service) throw new UsageError('--service (or MESHGATE_SERVICE) is required');
@@ -74,6 +76,7 @@ export function registerSidecar(program: Command): void {
         etcd: opts.etcd,
         prefix: opts.prefix,
         workers: opts.workers,
+        drainDelayMs: opts.drainDelay,
         nodeId: opts.nodeId,
         idPrefix: opts.service,
         ports: { '--inbound-port': opts.inboundPort, '--outbound-port': opts.outboundPort, '--admin-port': opts.adminPort },
@@ -93,6 +96,7 @@ export function registerSidecar(program: Command): void {
             quotaAddress: opts.quota,
             authzAddress: opts.authz,
             authStaleAfterMs: opts.authStaleAfter,
+            drainDelayMs: opts.drainDelay,
             trustedPeers,
             // Each worker is an endpoint of its own (same address): balancing and quota shares count workers.
             register: (service, id, address) => registerEndpoint(store, { service, id, address }),
