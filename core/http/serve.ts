@@ -138,7 +138,13 @@ export function refuseConnection(socket: object): void {
 
 /** How the pipeline's listener answers one of its requests whose body fails to arrive (see onBodyFailure). */
 type BodyFailureAnswer = (error: MeshError) => void;
-const bodyFailureAnswers = new WeakMap<http.ServerResponse, BodyFailureAnswer>();
+/**
+ * Held on the response itself, not in a WeakMap: a WeakMap entry whose value reaches its key (the answer holds the
+ * exchange, which holds the response) is an ephemeron, and V8's young-generation GC keeps those alive. Every
+ * request's exchange was promoted to the old generation: +57 MB peak RSS and ~100 µs of CPU per request in the bench.
+ */
+const BODY_FAILURE = Symbol('meshgate.bodyFailure');
+type Answerable = http.ServerResponse & { [BODY_FAILURE]?: BodyFailureAnswer };
 
 /**
  * How `res`'s request is answered if its body fails to arrive whole: the request timeout runs out while the client
@@ -148,7 +154,7 @@ const bodyFailureAnswers = new WeakMap<http.ServerResponse, BodyFailureAnswer>()
  * is closed, which closes the response.)
  */
 export function onBodyFailure(res: http.ServerResponse, answer: BodyFailureAnswer): void {
-  bodyFailureAnswers.set(res, answer);
+  (res as Answerable)[BODY_FAILURE] = answer;
 }
 
 function parserError(err: NodeJS.ErrnoException): MeshError {
@@ -212,7 +218,7 @@ function failMidBody(res: http.ServerResponse, socket: Socket, err: NodeJS.Errno
     return;
   }
   const error = parserError(err);
-  const answer = bodyFailureAnswers.get(res);
+  const answer = (res as Answerable)[BODY_FAILURE];
   if (!res.headersSent) res.setHeader('connection', 'close'); // node closes the socket once the answer is out
   if (answer) answer(error);
   else if (!res.headersSent) {
