@@ -1,9 +1,8 @@
 // `meshgate sidecar`: one sidecar next to one app instance, as its own process or `--workers` of them sharing its ports
 // (flags over MESHGATE_* env).
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { envOption, parseHostPort, portOption } from '../core/config/cli-options.js';
-import { MAX_TIMER_MS, parseDuration } from '../core/config/duration.js';
+import { durationOption, envOption, parseHostPort, portOption } from '../core/config/cli-options.js';
 import { UsageError } from '../core/config/usage-error.js';
 import { workersOption } from '../core/node/workers-option.js';
 import { drainDelayOption } from '../core/node/drain-delay-option.js';
@@ -13,25 +12,14 @@ import { DEFAULT_TRUSTED_PEERS } from './stages/client-ip.js';
 /** How long the store may be unreachable before authenticated routes fail closed (authz-svc/README.md, Staleness). */
 export const DEFAULT_AUTH_STALE_AFTER_MS = 10_000;
 
-export function parseAuthStaleAfter(value: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(value);
-  } catch {
-    throw new InvalidArgumentError(`"${value}" is not a duration (e.g. 0s, 500ms, 10s, 1m)`);
-  }
-  if (ms > MAX_TIMER_MS) throw new InvalidArgumentError(`"${value}" is longer than a timer holds (${MAX_TIMER_MS} ms)`);
-  return ms;
-}
-
 export function authStaleAfterOption(): Option {
-  return new Option(
+  return durationOption(
     '--auth-stale-after <duration>',
+    'MESHGATE_AUTH_STALE_AFTER',
+    DEFAULT_AUTH_STALE_AFTER_MS,
+    '10s',
     'how long etcd may be unreachable before authenticated routes answer 503 auth_unavailable (a revocation may have been missed); 0s fails closed at once',
-  )
-    .env('MESHGATE_AUTH_STALE_AFTER')
-    .argParser(parseAuthStaleAfter)
-    .default(DEFAULT_AUTH_STALE_AFTER_MS, '10s');
+  );
 }
 
 export function registerSidecar(program: Command): void {
