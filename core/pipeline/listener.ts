@@ -66,19 +66,16 @@ export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions
       // writableEnded, not writableFinished: an HTTP/2 response reads as finished once its stream is closed, a
       // client's RST_STREAM included, so a cancelled gRPC call was never cancelled upstream.
       if (!res.writableEnded) {
-        // The client went away first (or the response was cut). The try in flight is cancelled with a reason no
-        // layer takes for the upstream's failure: nginx and Envoy neither retry it nor count it against a breaker.
-        x.clientGone = true;
+        // The client went away first (or the response was cut).
         x.error ??= new MeshError('client_closed');
-        x.inflight?.destroy(CLIENT_GONE);
+        cancelTry(x);
       } else if (!req.complete && !req.destroyed) drainUnread(req);
       finish(x, chains);
     });
     // The body stalled past the request timeout or its framing broke (core/http/serve.ts): answered as this request,
     // once, and its try cancelled like a departed client's (the rest of the body never comes).
     onBodyFailure(res, (err) => {
-      x.clientGone = true;
-      x.inflight?.destroy(CLIENT_GONE);
+      cancelTry(x);
       sendError(x, err);
     });
     try {
@@ -105,6 +102,16 @@ export function createRequestHandler<D>({ engine, holder, log }: ListenerOptions
       rescue(x, err);
     }
   }
+}
+
+/**
+ * The client will not take an answer (gone, or its body never came whole): no further try is sent, and the one in
+ * flight is cancelled with a reason no layer takes for the upstream's failure (nginx and Envoy neither retry it
+ * nor count it against a breaker).
+ */
+function cancelTry(x: Exchange): void {
+  x.clientGone = true;
+  x.inflight?.destroy(CLIENT_GONE);
 }
 
 /**
