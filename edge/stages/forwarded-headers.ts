@@ -16,8 +16,6 @@ function forwardedNode(ip: string): string {
 }
 
 const NONE = new TrustedProxies([]);
-/** A host name or IP literal with an optional port. */
-const PLAIN_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
 export const forwardedHeaders: StageDef<ForwardedDeps> = {
   name: 'forwarded-headers',
@@ -39,9 +37,8 @@ export const forwardedHeaders: StageDef<ForwardedDeps> = {
         const inProto = x.req.headers['x-forwarded-proto'];
         h['x-forwarded-proto'] = fromTrusted && (inProto === 'http' || inProto === 'https') ? inProto : proto;
         // The Host the client sent, its port included (RFC 7239 §5.3; what Envoy and Traefik pass): an app building
-        // its own URLs behind a non-default port needs it. A value that is no plain host[:port] is not echoed.
-        const sent = x.req.headers.host ?? x.req.headers[':authority'];
-        const host = typeof sent === 'string' && PLAIN_HOST.test(sent) ? sent : x.host;
+        // its own URLs behind a non-default port needs it. normalize-path refused any that is no plain host[:port].
+        const host = (x.req.headers[':authority'] as string | undefined) ?? x.req.headers.host ?? x.host;
         h['x-forwarded-host'] = host;
         h.forwarded = `for=${forwardedNode(ip)};proto=${proto};host="${host}"`;
         // What nginx setups (proxy_set_header X-Real-IP) and Kong send: apps read it, so a client's own is replaced.
