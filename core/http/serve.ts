@@ -145,6 +145,9 @@ type BodyFailureAnswer = (error: MeshError) => void;
  */
 const BODY_FAILURE = Symbol('meshgate.bodyFailure');
 type Answerable = http.ServerResponse & { [BODY_FAILURE]?: BodyFailureAnswer };
+/** The latest response on an HTTP/1.1 connection, on the socket for the same reason (the response reaches its socket). */
+const LATEST = Symbol('meshgate.latestResponse');
+type Serving = Socket & { [LATEST]?: http.ServerResponse };
 
 /**
  * How `res`'s request is answered if its body fails to arrive whole: the request timeout runs out while the client
@@ -174,9 +177,8 @@ export function answerClientErrors(server: NetServer, log: Logger, tier: string,
   // Admin listeners answer the same way but are not the data path: their refusals stay out of meshgate_requests_total.
   const refused = refusals(log, tier, options.count !== false);
   // The latest request on each HTTP/1.1 connection: while its body is still arriving, a parser error is its own.
-  const latest = new WeakMap<object, http.ServerResponse>();
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (req.httpVersionMajor === 1) latest.set(req.socket, res);
+    if (req.httpVersionMajor === 1) (req.socket as Serving)[LATEST] = res;
   });
   server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     // A TLS error (handshake timeout, a bad ClientHello) comes before any HTTP: http2's secure server hands it here.
@@ -190,7 +192,7 @@ export function answerClientErrors(server: NetServer, log: Logger, tier: string,
       socket.end();
       return;
     }
-    const res = latest.get(socket);
+    const res = (socket as Serving)[LATEST];
     if (res && !res.req.complete) {
       failMidBody(res, socket, err, refused);
       return;
