@@ -47,7 +47,7 @@ export class H2Sessions {
       const timer = setTimeout(() => session.destroy(), timeoutMs);
       session.once('connect', () => {
         clearTimeout(timer);
-        this.keepAlive(session);
+        this.keepAlive(session, forget);
         resolve(session);
       });
       // The streams on it see the error themselves; here it only ends the session's life in the map.
@@ -65,13 +65,17 @@ export class H2Sessions {
     return ready;
   }
 
-  private keepAlive(session: ClientHttp2Session): void {
+  /** `forget`: a session found dead leaves the map at once; its 'close' (and 'error') come a tick later. */
+  private keepAlive(session: ClientHttp2Session, forget: () => void): void {
     const every = this.options.pingIntervalMs ?? 30_000;
     if (every <= 0) return;
     const timeoutMs = this.options.pingTimeoutMs ?? 10_000;
     const interval = setInterval(() => {
       if (session.closed || session.destroyed) return;
-      const deadline = setTimeout(() => session.destroy(new Error('HTTP/2 PING not acknowledged: the upstream is gone')), timeoutMs);
+      const deadline = setTimeout(() => {
+        forget();
+        session.destroy(new Error('HTTP/2 PING not acknowledged: the upstream is gone'));
+      }, timeoutMs);
       deadline.unref();
       // The callback runs on the ack, or with an error when the session went away first.
       session.ping(() => clearTimeout(deadline));
